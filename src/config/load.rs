@@ -1,0 +1,173 @@
+//! Reading the two files (or the embedded example) through figment, with `ASTREINTE_*`
+//! environment overrides, and turning every mistake into a message that names the file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Serialize;
+
+use super::validate::{Problem, validate};
+use super::{Config, PROBES_FILE, ProbesFile, REMEDIATIONS_FILE, RemediationsFile};
+
+/// The embedded local example (`examples/local/`), used when no `--config` is given.
+pub const EMBEDDED_DIR: &str = "examples/local";
+const EMBEDDED_PROBES: &str = include_str!("../../examples/local/probes.toml");
+const EMBEDDED_REMEDIATIONS: &str = include_str!("../../examples/local/remediations.toml");
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Dir(PathBuf),
+    Embedded,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Dir(d) => write!(f, "{}", d.display()),
+            Source::Embedded => write!(f, "embedded {EMBEDDED_DIR}"),
+        }
+    }
+}
+
+/// Every problem found while loading, each naming its file (and probe or rule, and field).
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in the configuration:\n{}", .0.len(), render(.0))]
+pub struct ConfigError(pub Vec<Problem>);
+
+fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Loads `probes.toml` and `remediations.toml` from `dir`.
+pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
+    let probes = dir.join(PROBES_FILE);
+    let remediations = dir.join(REMEDIATIONS_FILE);
+    let mut problems = Vec::new();
+    for path in [&probes, &remediations] {
+        if !path.is_file() {
+            problems.push(Problem::file(path, "file not found"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError(problems));
+    }
+    assemble(
+        Source::Dir(dir.to_path_buf()),
+        (probes.display().to_string(), Toml::file_exact(&probes)),
+        (remediations.display().to_string(), Toml::file_exact(&remediations)),
+    )
+}
+
+/// Loads the embedded local example.
+pub fn load_embedded() -> Result<Config, ConfigError> {
+    assemble(
+        Source::Embedded,
+        (
+            format!("{EMBEDDED_DIR}/{PROBES_FILE}"),
+            Toml::string(EMBEDDED_PROBES),
+        ),
+        (
+            format!("{EMBEDDED_DIR}/{REMEDIATIONS_FILE}"),
+            Toml::string(EMBEDDED_REMEDIATIONS),
+        ),
+    )
+}
+
+fn assemble<P: figment::Provider>(
+    source: Source,
+    (probes_name, probes): (String, P),
+    (rem_name, remediations): (String, P),
+) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    let probes_file: Option<ProbesFile> =
+        extract(&probes_name, probes, &["server", "defaults"], &mut problems);
+    let rem_file: Option<RemediationsFile> =
+        extract(&rem_name, remediations, &["policy"], &mut problems);
+    let (Some(p), Some(r)) = (probes_file, rem_file) else {
+        return Err(ConfigError(problems));
+    };
+    let config = Config {
+        source,
+        server: p.server,
+        defaults: p.defaults,
+        probes: p.probes,
+        policy: r.policy,
+        rules: r.rules,
+    };
+    problems.extend(validate(&config, &probes_name, &rem_name));
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError(problems))
+    }
+}
+
+/// Extracts one file, with `ASTREINTE_<SECTION>__<KEY>` overrides limited to `sections`
+/// (so unrelated `ASTREINTE_*` variables such as `ASTREINTE_CONFIG` are not fields).
+fn extract<T: serde::de::DeserializeOwned, P: figment::Provider>(
+    name: &str,
+    provider: P,
+    sections: &'static [&'static str],
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let env = Env::prefixed("ASTREINTE_").split("__").filter(move |key| {
+        let key = key.as_str();
+        sections
+            .iter()
+            .any(|s| key.strip_prefix(s).is_some_and(|rest| rest.starts_with('.')))
+    });
+    match Figment::from(provider).merge(env).extract::<T>() {
+        Ok(v) => Some(v),
+        Err(errors) => {
+            for e in errors {
+                let path = e.path.join(".");
+                let message = e.kind.to_string();
+                problems.push(Problem::serde(name, &path, message));
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_example_loads() {
+        let c = load_embedded().unwrap();
+        assert!(!c.probes.is_empty());
+        assert_eq!(c.source, Source::Embedded);
+    }
+
+    #[test]
+    fn unknown_field_names_the_file_and_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(PROBES_FILE),
+            "[[probe]]\nid = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\ntimeuot = \"1s\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(REMEDIATIONS_FILE), "[policy]\nmood = \"off\"\n").unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("timeuot"), "{err}");
+        assert!(err.contains("probes.toml"), "{err}");
+        assert!(err.contains("mood"), "{err}");
+        assert!(err.contains("remediations.toml"), "{err}");
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("probes.toml") && err.contains("remediations.toml"), "{err}");
+    }
+}

@@ -1,0 +1,148 @@
+//! Configuration: `probes.toml` + `remediations.toml` from a directory (or the embedded local
+//! example), `ASTREINTE_*` environment overrides, serde types, and one `validate()` pass.
+//!
+//! figment stays inside this module so it can be replaced without touching the rest.
+
+mod load;
+mod probe;
+mod rule;
+mod secret;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
+pub use probe::{DiskSpec, HttpSpec, ProbeConfig, ProbeSpec, TcpSpec};
+pub use rule::{
+    ActionSpec, Budget, Mode, PartitionGuard, PolicyConfig, RuleConfig, Trigger, Verify, Window,
+};
+pub use secret::{Secret, SecretError, SecretRef};
+pub use validate::Problem;
+
+pub const PROBES_FILE: &str = "probes.toml";
+pub const REMEDIATIONS_FILE: &str = "remediations.toml";
+
+/// The whole configuration, as the daemon runs it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// Where it came from (shown in logs and on `/status`).
+    pub source: Source,
+    pub server: ServerConfig,
+    pub defaults: Defaults,
+    pub probes: Vec<ProbeConfig>,
+    pub policy: PolicyConfig,
+    pub rules: Vec<RuleConfig>,
+}
+
+/// `probes.toml` as written.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbesFile {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default, rename = "probe")]
+    pub probes: Vec<ProbeConfig>,
+}
+
+/// `remediations.toml` as written.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemediationsFile {
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 9464))
+}
+
+/// Values a probe takes when it does not set its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(default, with = "humantime_serde::option")]
+    pub unhealthy_interval: Option<Duration>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            interval: default_interval(),
+            timeout: default_timeout(),
+            unhealthy_interval: None,
+        }
+    }
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Config {
+    pub fn interval(&self, p: &ProbeConfig) -> Duration {
+        p.interval.unwrap_or(self.defaults.interval)
+    }
+
+    pub fn timeout(&self, p: &ProbeConfig) -> Duration {
+        p.timeout.unwrap_or(self.defaults.timeout)
+    }
+
+    pub fn unhealthy_interval(&self, p: &ProbeConfig) -> Option<Duration> {
+        p.unhealthy_interval.or(self.defaults.unhealthy_interval)
+    }
+
+    pub fn probe(&self, id: &str) -> Option<&ProbeConfig> {
+        self.probes.iter().find(|p| p.id == id)
+    }
+
+    /// The enabled probes, in file order.
+    pub fn enabled_probes(&self) -> impl Iterator<Item = &ProbeConfig> {
+        self.probes.iter().filter(|p| p.enabled)
+    }
+
+    /// The files it was read from, for the start-up log line.
+    pub fn files(&self) -> Vec<PathBuf> {
+        match &self.source {
+            Source::Dir(dir) => vec![dir.join(PROBES_FILE), dir.join(REMEDIATIONS_FILE)],
+            Source::Embedded => vec![],
+        }
+    }
+}
+
+impl ProbeConfig {
+    /// The incident key: the configured target, or the probe id.
+    pub fn target_name(&self) -> &str {
+        self.target.as_deref().unwrap_or(&self.id)
+    }
+}

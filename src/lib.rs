@@ -1,0 +1,50 @@
+//! astreinte ("on call"): the night shift for teams that run PostgreSQL (Patroni), Redis and
+//! HTTP services on Kubernetes. It probes the stack on a schedule, scores what it sees against
+//! the P1–P4 levels of the team's runbooks, exports everything as Prometheus metrics and, where
+//! policy allows, applies small, bounded, verified remediations.
+//!
+//! # Data flow
+//!
+//! ```text
+//!  probes.toml ─┐
+//! remediations ─┴─► config (load, validate) ──► Arc<Config>
+//!                                                  │
+//!   scheduler ── one task per probe, spread start, skip missed ticks
+//!       │
+//!       ▼
+//!   probes::Prober::observe (timeout, body cap, fresh connection)
+//!       │ Observation { outcome: Healthy | Degraded | Failed | Unknown, detail, latency }
+//!       ▼
+//!   engine (one task, in order) ──► metrics (/metrics)
+//!                               └─► status board (/status, astreinte check)
+//! ```
+//!
+//! # Layout
+//!
+//! | module | owns |
+//! |---|---|
+//! | `main.rs` | the CLI (clap); thin |
+//! | [`app`] | wiring: build from config, spawn tasks, stop cleanly |
+//! | [`config`] | loading (figment: TOML + `ASTREINTE_*` env), serde types, `validate()` |
+//! | [`probes`] | the outcome types and one file per probe kind |
+//! | [`scheduler`] | when each probe runs |
+//! | [`engine`] | what happens to each observation |
+//! | [`metrics`] | every exported metric, registered in one place |
+//! | [`status`] | the last result of each probe |
+//! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
+//! | [`check`] | `astreinte check`: every probe once, as a table |
+//! | [`level`] | the P1–P4 incident levels |
+//! | [`shutdown`], [`telemetry`] | signals; logs |
+
+pub mod app;
+pub mod check;
+pub mod config;
+pub mod engine;
+pub mod level;
+pub mod metrics;
+pub mod probes;
+pub mod scheduler;
+pub mod server;
+pub mod shutdown;
+pub mod status;
+pub mod telemetry;

@@ -1,0 +1,212 @@
+//! Every metric astreinte exports, registered in one place (prefix `astreinte_`, except
+//! blackbox_exporter's `probe_success` and `probe_duration_seconds`, kept for dashboards).
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+
+use crate::probes::Observation;
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Per-kind gauges that probes fill through [`crate::probes::Measurement`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GaugeName {
+    HttpStatusCode,
+    DiskUsedRatio,
+    DiskInodesUsedRatio,
+}
+
+impl GaugeName {
+    pub const ALL: &[GaugeName] = &[
+        GaugeName::HttpStatusCode,
+        GaugeName::DiskUsedRatio,
+        GaugeName::DiskInodesUsedRatio,
+    ];
+
+    /// The metric name without the `astreinte_` prefix, and its help text.
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            GaugeName::HttpStatusCode => ("http_status_code", "Status code of the last HTTP probe answer"),
+            GaugeName::DiskUsedRatio => ("disk_used_ratio", "Used share of the file system's space, as df computes it"),
+            GaugeName::DiskInodesUsedRatio => ("disk_inodes_used_ratio", "Used share of the file system's inodes"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabels {
+    pub probe: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RunLabels {
+    pub probe: String,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The registry and handles to every family.
+pub struct Metrics {
+    registry: Registry,
+    pub probe_success: Family<ProbeLabels, Gauge>,
+    pub probe_duration_seconds: Family<ProbeLabels, FloatGauge>,
+    pub probe_runs_total: Family<RunLabels, Counter>,
+    pub schedule_lateness_seconds: Histogram,
+    pub config_reload_total: Family<ResultLabels, Counter>,
+    gauges: HashMap<GaugeName, Family<Vec<(String, String)>, FloatGauge>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let probe_success = Family::<ProbeLabels, Gauge>::default();
+        registry.register(
+            "probe_success",
+            "Whether the last run of the probe was healthy (1) or not (0)",
+            probe_success.clone(),
+        );
+        let probe_duration_seconds = Family::<ProbeLabels, FloatGauge>::default();
+        registry.register(
+            "probe_duration_seconds",
+            "How long the last run of the probe took",
+            probe_duration_seconds.clone(),
+        );
+        let ours = registry.sub_registry_with_prefix("astreinte");
+        let probe_runs_total = Family::<RunLabels, Counter>::default();
+        ours.register(
+            "probe_runs",
+            "Probe runs by outcome (healthy, degraded, failed, unknown)",
+            probe_runs_total.clone(),
+        );
+        // 100 µs to ~13 s: lateness is normally well under a millisecond.
+        let schedule_lateness_seconds =
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 18));
+        ours.register(
+            "schedule_lateness_seconds",
+            "How late each probe tick fired after its scheduled instant",
+            schedule_lateness_seconds.clone(),
+        );
+        let config_reload_total = Family::<ResultLabels, Counter>::default();
+        ours.register(
+            "config_reload",
+            "Configuration reloads by result (applied, invalid)",
+            config_reload_total.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        ours.register("build_info", "Version of the running astreinte", build_info);
+        let mut gauges = HashMap::new();
+        for &name in GaugeName::ALL {
+            let family = Family::<Vec<(String, String)>, FloatGauge>::default();
+            let (metric, help) = name.describe();
+            ours.register(metric, help, family.clone());
+            gauges.insert(name, family);
+        }
+        Metrics {
+            registry,
+            probe_success,
+            probe_duration_seconds,
+            probe_runs_total,
+            schedule_lateness_seconds,
+            config_reload_total,
+            gauges,
+        }
+    }
+
+    /// Records one probe run.
+    pub fn observe(&self, obs: &Observation) {
+        let probe = ProbeLabels {
+            probe: obs.probe.to_string(),
+        };
+        self.probe_success
+            .get_or_create(&probe)
+            .set(i64::from(obs.outcome.is_healthy()));
+        self.probe_duration_seconds
+            .get_or_create(&probe)
+            .set(obs.latency.as_secs_f64());
+        self.probe_runs_total
+            .get_or_create(&RunLabels {
+                probe: probe.probe,
+                result: obs.outcome.result_label(),
+            })
+            .inc();
+        for m in &obs.measurements {
+            if let Some(family) = self.gauges.get(&m.gauge) {
+                family.get_or_create(&m.labels).set(m.value);
+            }
+        }
+    }
+
+    /// The exposition in OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::{Measurement, Outcome, ProbeKind};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn an_observation_shows_in_the_exposition() {
+        let m = Metrics::new();
+        m.observe(&Observation {
+            probe: Arc::from("root-disk"),
+            kind: ProbeKind::Disk,
+            target: Arc::from("root-disk"),
+            outcome: Outcome::degraded(0.75, "disk_usage_high"),
+            detail: String::new(),
+            latency: Duration::from_millis(3),
+            at: jiff::Timestamp::UNIX_EPOCH,
+            measurements: vec![Measurement::new(
+                GaugeName::DiskUsedRatio,
+                &[("probe", "root-disk")],
+                0.75,
+            )],
+        });
+        let text = m.encode();
+        assert!(text.contains("probe_success{probe=\"root-disk\"} 0"), "{text}");
+        assert!(text.contains("astreinte_probe_runs_total{probe=\"root-disk\",result=\"degraded\"} 1"), "{text}");
+        assert!(text.contains("astreinte_disk_used_ratio{probe=\"root-disk\"} 0.75"), "{text}");
+        assert!(text.contains("astreinte_build_info{version="), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Probes: one file per kind. Each turns a probe's config into a [`Finding`]; [`Prober::observe`]
+//! adds the overall timeout, the latency and the time, and returns an [`Observation`].
+//!
+//! Every probe opens fresh connections (no pool that would hide an outage), caps what it reads,
+//! and says `Unknown` when it could not see.
+
+mod classify;
+mod disk;
+mod http;
+mod outcome;
+mod tcp;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ProbeConfig, ProbeSpec};
+
+pub use classify::classify_io;
+pub use outcome::{Finding, Measurement, Observation, Outcome, Reason};
+
+/// The probe kinds, as written in `kind = "…"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    Http,
+    Tcp,
+    Disk,
+}
+
+impl ProbeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Http => "http",
+            ProbeKind::Tcp => "tcp",
+            ProbeKind::Disk => "disk",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+/// Shared, immutable probe machinery (HTTP clients built once, so TLS set-up is not redone
+/// per probe). Connections are not pooled: every probe run connects afresh.
+#[derive(Clone)]
+pub struct Prober {
+    http: http::Clients,
+}
+
+impl Prober {
+    pub fn new() -> Result<Self, Error> {
+        Ok(Prober {
+            http: http::Clients::new().map_err(Error::HttpClient)?,
+        })
+    }
+
+    /// Runs one probe under its timeout and stamps the result.
+    pub async fn observe(&self, config: &Config, probe: &ProbeConfig) -> Observation {
+        let timeout = config.timeout(probe);
+        let at = jiff::Timestamp::now();
+        let started = Instant::now();
+        let finding = match tokio::time::timeout(timeout, self.find(probe, timeout)).await {
+            Ok(f) => f,
+            Err(_) => Finding::new(
+                Outcome::failed("timeout"),
+                format!("no answer within {}", humantime::format_duration(timeout)),
+            ),
+        };
+        Observation {
+            probe: Arc::from(probe.id.as_str()),
+            kind: probe.spec.kind(),
+            target: Arc::from(probe.target_name()),
+            outcome: finding.outcome,
+            detail: finding.detail,
+            latency: started.elapsed(),
+            at,
+            measurements: finding.measurements,
+        }
+    }
+
+    async fn find(&self, probe: &ProbeConfig, timeout: Duration) -> Finding {
+        match &probe.spec {
+            ProbeSpec::Http(spec) => self.http.probe(&probe.id, spec, timeout).await,
+            ProbeSpec::Tcp(spec) => tcp::probe(spec).await,
+            ProbeSpec::Disk(spec) => disk::probe(&probe.id, spec).await,
+        }
+    }
+}
