@@ -1,0 +1,47 @@
+//! Test harness: real servers started on 127.0.0.1 with free ports, and stopped (exactly the
+//! processes it started, by process group) when their guard drops, even on panic.
+#![allow(dead_code)]
+
+pub mod http_target;
+pub mod process;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` with `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether a Debian binary the real-server tests need is installed.
+pub fn have(binary: &str) -> bool {
+    std::path::Path::new(binary).exists()
+}
+
+/// Panics with the install command when a binary is missing: tests never skip silently.
+pub fn require(binary: &str, package: &str) {
+    assert!(
+        have(binary),
+        "{binary} is missing: run `apt-get install -y {package}` (scripts/test does it)"
+    );
+}

@@ -1,0 +1,90 @@
+//! A child process in its own process group, killed with its whole group on drop.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+
+/// A started server. Dropping it kills its process group (SIGKILL) and reaps it.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    pgid: Pid,
+}
+
+impl Proc {
+    /// Spawns `cmd` in a new process group, with stdout/stderr to `log` (appended).
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Proc {
+        use std::os::unix::process::CommandExt;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap_or_else(|e| panic!("open log {}: {e}", log.display()));
+        let err = out.try_clone().expect("clone log handle");
+        cmd.process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let pgid = Pid::from_raw(child.id() as i32).expect("a child pid is positive");
+        Proc {
+            name: name.to_owned(),
+            child: Some(child),
+            pgid,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pgid.as_raw_nonzero().get() as u32
+    }
+
+    /// Sends `signal` to the whole process group.
+    pub fn signal(&self, signal: Signal) {
+        let _ = kill_process_group(self.pgid, signal);
+    }
+
+    /// Whether the leader process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; reaps the leader.
+    pub fn stop(&mut self, grace: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        self.signal(Signal::TERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                // The leader is gone; kill stragglers of the group too.
+                let _ = kill_process_group(self.pgid, Signal::KILL);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = kill_process_group(self.pgid, Signal::KILL);
+        let _ = child.wait();
+    }
+
+    /// SIGKILL the group now (a crash).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill_process_group(self.pgid, Signal::KILL);
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
