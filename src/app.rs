@@ -62,7 +62,11 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
     let listen = listener.local_addr()?;
     let cancel = CancellationToken::new();
     shutdown::on_signal(cancel.clone()).context("cannot install signal handlers")?;
-    let files: Vec<String> = config.files().iter().map(|p| p.display().to_string()).collect();
+    let files: Vec<String> = config
+        .files()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %config.source,
@@ -78,7 +82,13 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
     let server_cancel = cancel.clone();
     let server = tokio::spawn(server::serve(listener, state.clone(), server_cancel));
     let (tx, rx) = mpsc::channel(1024);
-    let engine = tokio::spawn(Engine { metrics: metrics.clone(), status }.run(rx));
+    let engine = tokio::spawn(
+        Engine {
+            metrics: metrics.clone(),
+            status,
+        }
+        .run(rx),
+    );
     scheduler::spawn_all(&tracker, &cancel, config.clone(), prober, tx, metrics);
     tracker.close();
     state.scheduler_running.store(true, Ordering::Release);

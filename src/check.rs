@@ -34,7 +34,9 @@ pub fn render_json(observations: &[Observation]) -> String {
 
 /// An aligned table: probe, kind, target, outcome, reason, latency, detail.
 pub fn render_table(config: &Config, observations: &[Observation]) -> String {
-    let header = ["PROBE", "KIND", "TARGET", "OUTCOME", "REASON", "LATENCY", "DETAIL"];
+    let header = [
+        "PROBE", "KIND", "TARGET", "OUTCOME", "REASON", "LATENCY", "DETAIL",
+    ];
     let rows: Vec<[String; 7]> = observations
         .iter()
         .map(|o| {
@@ -105,14 +107,32 @@ mod tests {
     #[test]
     fn exit_code_is_the_worst_outcome() {
         assert_eq!(exit_code(&[obs("a", Outcome::Healthy)]), 0);
-        assert_eq!(exit_code(&[obs("a", Outcome::Healthy), obs("b", Outcome::degraded(1.0, "slow"))]), 1);
-        assert_eq!(exit_code(&[obs("a", Outcome::unknown("x")), obs("b", Outcome::failed("y"))]), 2);
+        assert_eq!(
+            exit_code(&[
+                obs("a", Outcome::Healthy),
+                obs("b", Outcome::degraded(1.0, "slow"))
+            ]),
+            1
+        );
+        assert_eq!(
+            exit_code(&[
+                obs("a", Outcome::unknown("x")),
+                obs("b", Outcome::failed("y"))
+            ]),
+            2
+        );
     }
 
     #[test]
     fn table_columns_are_aligned() {
         let config = crate::config::load_embedded().unwrap();
-        let t = render_table(&config, &[obs("a", Outcome::Healthy), obs("long-probe-id", Outcome::failed("timeout"))]);
+        let t = render_table(
+            &config,
+            &[
+                obs("a", Outcome::Healthy),
+                obs("long-probe-id", Outcome::failed("timeout")),
+            ],
+        );
         let lines: Vec<&str> = t.lines().collect();
         let col = lines[0].find("KIND").unwrap();
         assert_eq!(lines[1].find("http"), Some(col));

@@ -20,10 +20,7 @@ impl Engine {
     /// Handles one observation.
     pub fn handle(&self, obs: &Observation) {
         self.metrics.observe(obs);
-        let previous = self
-            .status
-            .snapshot_one(&obs.probe)
-            .map(|s| s.outcome);
+        let previous = self.status.snapshot_one(&obs.probe).map(|s| s.outcome);
         self.status.record(obs);
         log_observation(obs, previous);
     }

@@ -54,7 +54,9 @@ impl FromStr for Level {
             "P2" | "p2" => Ok(Level::P2),
             "P3" | "p3" => Ok(Level::P3),
             "P4" | "p4" => Ok(Level::P4),
-            other => Err(format!("unknown level `{other}` (expected ok, P1, P2, P3 or P4)")),
+            other => Err(format!(
+                "unknown level `{other}` (expected ok, P1, P2, P3 or P4)"
+            )),
         }
     }
 }

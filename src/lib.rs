@@ -34,6 +34,7 @@
 //! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
 //! | [`check`] | `astreinte check`: every probe once, as a table |
 //! | [`level`] | the P1–P4 incident levels |
+//! | [`testbed`] | real local servers for the tests and `astreinte demo` |
 //! | [`shutdown`], [`telemetry`] | signals; logs |
 
 pub mod app;
@@ -48,3 +49,4 @@ pub mod server;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod testbed;

@@ -8,13 +8,22 @@ use astreinte::{app, telemetry};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(version, about = "The night shift for Patroni, Redis and HTTP services on Kubernetes")]
+#[command(
+    version,
+    about = "The night shift for Patroni, Redis and HTTP services on Kubernetes"
+)]
 struct Cli {
     /// Directory holding probes.toml and remediations.toml (default: the embedded local example).
     #[arg(long, global = true, env = "ASTREINTE_CONFIG")]
     config: Option<PathBuf>,
     /// Log format.
-    #[arg(long, global = true, value_enum, default_value = "auto", env = "ASTREINTE_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        env = "ASTREINTE_LOG_FORMAT"
+    )]
     log_format: telemetry::LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -63,7 +72,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("astreinte: cannot start the runtime: {e}");
@@ -73,7 +85,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run { listen } => app::run(config, listen).await.map(|()| 0),
-            Command::Check { output } => app::check_once(&config, matches!(output, Output::Json)).await,
+            Command::Check { output } => {
+                app::check_once(&config, matches!(output, Output::Json)).await
+            }
             Command::Validate => Ok(0),
         }
     });

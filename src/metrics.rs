@@ -36,9 +36,18 @@ impl GaugeName {
     /// The metric name without the `astreinte_` prefix, and its help text.
     pub fn describe(self) -> (&'static str, &'static str) {
         match self {
-            GaugeName::HttpStatusCode => ("http_status_code", "Status code of the last HTTP probe answer"),
-            GaugeName::DiskUsedRatio => ("disk_used_ratio", "Used share of the file system's space, as df computes it"),
-            GaugeName::DiskInodesUsedRatio => ("disk_inodes_used_ratio", "Used share of the file system's inodes"),
+            GaugeName::HttpStatusCode => (
+                "http_status_code",
+                "Status code of the last HTTP probe answer",
+            ),
+            GaugeName::DiskUsedRatio => (
+                "disk_used_ratio",
+                "Used share of the file system's space, as df computes it",
+            ),
+            GaugeName::DiskInodesUsedRatio => (
+                "disk_inodes_used_ratio",
+                "Used share of the file system's inodes",
+            ),
         }
     }
 }
@@ -100,8 +109,9 @@ impl Metrics {
             probe_runs_total.clone(),
         );
         // 100 µs to ~13 s: lateness is normally well under a millisecond.
-        let schedule_lateness_seconds =
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 18));
+        let schedule_lateness_seconds = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 18),
+        );
         ours.register(
             "schedule_lateness_seconds",
             "How late each probe tick fired after its scheduled instant",
@@ -203,9 +213,18 @@ mod tests {
             )],
         });
         let text = m.encode();
-        assert!(text.contains("probe_success{probe=\"root-disk\"} 0"), "{text}");
-        assert!(text.contains("astreinte_probe_runs_total{probe=\"root-disk\",result=\"degraded\"} 1"), "{text}");
-        assert!(text.contains("astreinte_disk_used_ratio{probe=\"root-disk\"} 0.75"), "{text}");
+        assert!(
+            text.contains("probe_success{probe=\"root-disk\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("astreinte_probe_runs_total{probe=\"root-disk\",result=\"degraded\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("astreinte_disk_used_ratio{probe=\"root-disk\"} 0.75"),
+            "{text}"
+        );
         assert!(text.contains("astreinte_build_info{version="), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }

@@ -18,11 +18,8 @@ use crate::probes::{Observation, Prober};
 
 /// Runs one probe once. The real one is [`Prober`]; tests use a fake with paused time.
 pub trait RunProbe: Clone + Send + Sync + 'static {
-    fn run(
-        &self,
-        config: &Config,
-        probe: &ProbeConfig,
-    ) -> impl Future<Output = Observation> + Send;
+    fn run(&self, config: &Config, probe: &ProbeConfig)
+    -> impl Future<Output = Observation> + Send;
 }
 
 impl RunProbe for Prober {
@@ -155,7 +152,10 @@ mod tests {
         }
         fn times(&self, id: &str) -> Vec<Instant> {
             let runs = self.runs.lock().unwrap();
-            runs.iter().filter(|(p, _)| p == id).map(|(_, t)| *t).collect()
+            runs.iter()
+                .filter(|(p, _)| p == id)
+                .map(|(_, t)| *t)
+                .collect()
         }
     }
 
@@ -220,7 +220,11 @@ mod tests {
         let first = times[0];
         assert!(first >= start && first < start + Duration::from_secs(1));
         for (i, t) in times.iter().enumerate() {
-            assert_eq!(*t - first, Duration::from_secs(i as u64), "tick {i} drifted");
+            assert_eq!(
+                *t - first,
+                Duration::from_secs(i as u64),
+                "tick {i} drifted"
+            );
         }
     }
 
@@ -238,8 +242,15 @@ mod tests {
             distinct.insert(t.as_millis());
         }
         // Every second of the interval gets roughly a tenth of the probes.
-        assert!(buckets.iter().all(|&b| (50..=150).contains(&b)), "{buckets:?}");
-        assert!(distinct.len() > 600, "only {} distinct start ms", distinct.len());
+        assert!(
+            buckets.iter().all(|&b| (50..=150).contains(&b)),
+            "{buckets:?}"
+        );
+        assert!(
+            distinct.len() > 600,
+            "only {} distinct start ms",
+            distinct.len()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -272,7 +283,9 @@ mod tests {
         assert!(
             text.contains("astreinte_schedule_lateness_seconds_count 30"),
             "{}",
-            text.lines().filter(|l| l.contains("lateness_seconds_count")).collect::<String>()
+            text.lines()
+                .filter(|l| l.contains("lateness_seconds_count"))
+                .collect::<String>()
         );
     }
 
@@ -281,7 +294,10 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs(1);
         assert_eq!(next_tick(t0, s, t0), t0 + s);
-        assert_eq!(next_tick(t0, s, t0 + Duration::from_millis(2500)), t0 + 3 * s);
+        assert_eq!(
+            next_tick(t0, s, t0 + Duration::from_millis(2500)),
+            t0 + 3 * s
+        );
         assert_eq!(next_tick(t0, s, t0 + s), t0 + 2 * s);
     }
 

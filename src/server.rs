@@ -59,7 +59,10 @@ async fn readyz(State(s): State<Arc<AppState>>) -> (StatusCode, &'static str) {
     if s.scheduler_running.load(Ordering::Acquire) {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: scheduler not running\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: scheduler not running\n",
+        )
     }
 }
 

@@ -70,7 +70,8 @@ impl StatusBoard {
     /// The outcome label last recorded for a probe.
     pub fn snapshot_one(&self, probe: &str) -> Option<ProbeStatusSummary> {
         let map = self.probes.read().unwrap_or_else(|e| e.into_inner());
-        map.get(probe).map(|s| ProbeStatusSummary { outcome: s.outcome })
+        map.get(probe)
+            .map(|s| ProbeStatusSummary { outcome: s.outcome })
     }
 
     pub fn snapshot(&self) -> Vec<ProbeStatus> {

@@ -21,7 +21,9 @@ pub fn init(format: LogFormat) {
     let result = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
-        LogFormat::Auto => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Auto => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;

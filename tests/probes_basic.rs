@@ -1,4 +1,5 @@
 //! The http, tcp and disk probes against real local servers and file systems.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -25,7 +26,9 @@ async fn observe(probe_toml: &str) -> astreinte::probes::Observation {
 }
 
 fn http(url: &str, extra: &str) -> String {
-    format!("[[probe]]\nid = \"t\"\nkind = \"http\"\nurl = \"{url}\"\ninterval = \"10s\"\ntimeout = \"1s\"\n{extra}\n")
+    format!(
+        "[[probe]]\nid = \"t\"\nkind = \"http\"\nurl = \"{url}\"\ninterval = \"10s\"\ntimeout = \"1s\"\n{extra}\n"
+    )
 }
 
 #[tokio::test]
@@ -65,7 +68,10 @@ async fn http_hung_handler_times_out_on_time() {
     let o = observe(&http(&server.url("/hang"), "")).await;
     assert_eq!(o.outcome, Outcome::failed("timeout"));
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]
@@ -77,7 +83,10 @@ async fn http_100_mb_body_is_capped() {
     let rss_kb = std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").parse::<u64>().unwrap()))
+        .find_map(|l| {
+            l.strip_prefix("VmHWM:")
+                .map(|v| v.trim().trim_end_matches(" kB").parse::<u64>().unwrap())
+        })
         .unwrap();
     assert!(rss_kb < 80 * 1024, "peak RSS {rss_kb} kB");
 }
@@ -86,7 +95,12 @@ async fn http_100_mb_body_is_capped() {
 async fn http_connection_refused_is_named() {
     let port = support::free_port();
     let o = observe(&http(&format!("http://127.0.0.1:{port}/"), "")).await;
-    assert_eq!(o.outcome, Outcome::failed("connection_refused"), "{}", o.detail);
+    assert_eq!(
+        o.outcome,
+        Outcome::failed("connection_refused"),
+        "{}",
+        o.detail
+    );
 }
 
 #[tokio::test]
@@ -111,7 +125,10 @@ async fn http_slower_than_the_slo_is_degraded_by_the_percentage() {
     match o.outcome {
         Outcome::Degraded { value, ref reason } => {
             assert_eq!(reason, "slow");
-            assert!(value >= 150.0, "300 ms against 100 ms is ≥ 200 % over, got {value}");
+            assert!(
+                value >= 150.0,
+                "300 ms against 100 ms is ≥ 200 % over, got {value}"
+            );
         }
         other => panic!("expected degraded, got {other:?}"),
     }
@@ -142,11 +159,19 @@ async fn http_bearer_token_from_a_file_is_sent_and_never_shown() {
 #[tokio::test]
 async fn tcp_connects_or_is_refused() {
     let server = HttpTarget::start().await;
-    let ok = format!("[[probe]]\nid = \"t\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"10s\"\ntimeout = \"1s\"\n", server.addr);
+    let ok = format!(
+        "[[probe]]\nid = \"t\"\nkind = \"tcp\"\naddress = \"{}\"\ninterval = \"10s\"\ntimeout = \"1s\"\n",
+        server.addr
+    );
     assert_eq!(observe(&ok).await.outcome, Outcome::Healthy);
     let port = support::free_port();
-    let refused = format!("[[probe]]\nid = \"t\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ninterval = \"10s\"\ntimeout = \"1s\"\n");
-    assert_eq!(observe(&refused).await.outcome, Outcome::failed("connection_refused"));
+    let refused = format!(
+        "[[probe]]\nid = \"t\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\ninterval = \"10s\"\ntimeout = \"1s\"\n"
+    );
+    assert_eq!(
+        observe(&refused).await.outcome,
+        Outcome::failed("connection_refused")
+    );
 }
 
 #[tokio::test]
@@ -158,6 +183,10 @@ async fn disk_reports_a_real_ratio() {
     );
     let o = observe(&toml).await;
     // Any real file system has used more than 0.01 %: degraded by the low threshold.
-    assert!(matches!(o.outcome, Outcome::Degraded { ref reason, .. } if reason == "disk_usage_high" || reason == "inodes_high"), "{:?}", o.outcome);
+    assert!(
+        matches!(o.outcome, Outcome::Degraded { ref reason, .. } if reason == "disk_usage_high" || reason == "inodes_high"),
+        "{:?}",
+        o.outcome
+    );
     let _ = Arc::new(());
 }

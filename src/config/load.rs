@@ -62,7 +62,10 @@ pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
     assemble(
         Source::Dir(dir.to_path_buf()),
         (probes.display().to_string(), Toml::file_exact(&probes)),
-        (remediations.display().to_string(), Toml::file_exact(&remediations)),
+        (
+            remediations.display().to_string(),
+            Toml::file_exact(&remediations),
+        ),
     )
 }
 
@@ -120,9 +123,10 @@ fn extract<T: serde::de::DeserializeOwned, P: figment::Provider>(
 ) -> Option<T> {
     let env = Env::prefixed("ASTREINTE_").split("__").filter(move |key| {
         let key = key.as_str();
-        sections
-            .iter()
-            .any(|s| key.strip_prefix(s).is_some_and(|rest| rest.starts_with('.')))
+        sections.iter().any(|s| {
+            key.strip_prefix(s)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
     });
     match Figment::from(provider).merge(env).extract::<T>() {
         Ok(v) => Some(v),
@@ -156,7 +160,11 @@ mod tests {
             "[[probe]]\nid = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\ntimeuot = \"1s\"\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join(REMEDIATIONS_FILE), "[policy]\nmood = \"off\"\n").unwrap();
+        std::fs::write(
+            dir.path().join(REMEDIATIONS_FILE),
+            "[policy]\nmood = \"off\"\n",
+        )
+        .unwrap();
         let err = load_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("timeuot"), "{err}");
         assert!(err.contains("probes.toml"), "{err}");
@@ -168,6 +176,9 @@ mod tests {
     fn missing_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let err = load_dir(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("probes.toml") && err.contains("remediations.toml"), "{err}");
+        assert!(
+            err.contains("probes.toml") && err.contains("remediations.toml"),
+            "{err}"
+        );
     }
 }

@@ -143,14 +143,16 @@ mod tests {
 
     #[test]
     fn kind_fields_sit_beside_common_ones() {
-        let p = parse("id = \"a\"\nkind = \"http\"\nurl = \"http://x/\"\ninterval = \"15s\"").unwrap();
+        let p =
+            parse("id = \"a\"\nkind = \"http\"\nurl = \"http://x/\"\ninterval = \"15s\"").unwrap();
         assert_eq!(p.interval, Some(Duration::from_secs(15)));
         assert!(matches!(p.spec, ProbeSpec::Http(ref h) if h.url == "http://x/"));
     }
 
     #[test]
     fn unknown_field_is_rejected_by_name() {
-        let err = parse("id = \"a\"\nkind = \"tcp\"\naddress = \"x:1\"\nadress = \"y\"").unwrap_err();
+        let err =
+            parse("id = \"a\"\nkind = \"tcp\"\naddress = \"x:1\"\nadress = \"y\"").unwrap_err();
         assert!(err.to_string().contains("adress"), "{err}");
     }
 

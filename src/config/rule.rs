@@ -212,18 +212,29 @@ impl ActionSpec {
     /// The Kubernetes object it touches, as `namespace/kind/name` (for `policy.allow`).
     pub fn object(&self) -> Option<String> {
         match self {
-            ActionSpec::RolloutRestart { namespace, deployment }
-            | ActionSpec::Scale { namespace, deployment, .. }
-            | ActionSpec::Resources { namespace, deployment, .. } => {
-                Some(format!("{namespace}/deployment/{deployment}"))
+            ActionSpec::RolloutRestart {
+                namespace,
+                deployment,
             }
-            ActionSpec::ConfigmapPatch { namespace, name, .. } => {
-                Some(format!("{namespace}/configmap/{name}"))
+            | ActionSpec::Scale {
+                namespace,
+                deployment,
+                ..
             }
-            ActionSpec::IngressBackend { namespace, ingress, .. }
-            | ActionSpec::IngressAnnotations { namespace, ingress, .. } => {
-                Some(format!("{namespace}/ingress/{ingress}"))
+            | ActionSpec::Resources {
+                namespace,
+                deployment,
+                ..
+            } => Some(format!("{namespace}/deployment/{deployment}")),
+            ActionSpec::ConfigmapPatch {
+                namespace, name, ..
+            } => Some(format!("{namespace}/configmap/{name}")),
+            ActionSpec::IngressBackend {
+                namespace, ingress, ..
             }
+            | ActionSpec::IngressAnnotations {
+                namespace, ingress, ..
+            } => Some(format!("{namespace}/ingress/{ingress}")),
             ActionSpec::DeletePod { namespace, .. } => Some(format!("{namespace}/pod/*")),
             _ => None,
         }

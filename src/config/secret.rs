@@ -106,7 +106,14 @@ mod tests {
 
     #[test]
     fn both_or_neither_is_a_shape_problem() {
-        assert!(SecretRef { env: None, file: None }.shape_problem().is_some());
+        assert!(
+            SecretRef {
+                env: None,
+                file: None
+            }
+            .shape_problem()
+            .is_some()
+        );
         let both = SecretRef {
             env: Some("A".into()),
             file: Some("/x".into()),

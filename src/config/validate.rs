@@ -129,7 +129,10 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
         ProbeSpec::Http(h) => {
             match url::Url::parse(&h.url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-                Ok(u) => r.add("url", format!("scheme `{}` is not http or https", u.scheme())),
+                Ok(u) => r.add(
+                    "url",
+                    format!("scheme `{}` is not http or https", u.scheme()),
+                ),
                 Err(e) => r.add("url", format!("not a valid URL: {e}")),
             }
             if reqwest::Method::from_bytes(h.method.as_bytes()).is_err() {
@@ -160,7 +163,10 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
             if !d.path.is_absolute() {
                 r.add("path", "must be an absolute path");
             }
-            for (field, v) in [("degraded_ratio", d.degraded_ratio), ("failed_ratio", d.failed_ratio)] {
+            for (field, v) in [
+                ("degraded_ratio", d.degraded_ratio),
+                ("failed_ratio", d.failed_ratio),
+            ] {
                 if !(0.0..=1.0).contains(&v) {
                     r.add(field, format!("{v} is not a ratio between 0 and 1"));
                 }
@@ -182,7 +188,11 @@ fn check_address(address: &str, field: &str, r: &mut Report<'_>) {
 
 fn check_rules(config: &Config, file: &str, problems: &mut Vec<Problem>) {
     let probes: BTreeSet<&str> = config.probes.iter().map(|p| p.id.as_str()).collect();
-    let groups: BTreeSet<&str> = config.probes.iter().filter_map(|p| p.group.as_deref()).collect();
+    let groups: BTreeSet<&str> = config
+        .probes
+        .iter()
+        .filter_map(|p| p.group.as_deref())
+        .collect();
     let rules: BTreeSet<&str> = config.rules.iter().map(|r| r.id.as_str()).collect();
     let mut r = Report {
         problems,
@@ -218,7 +228,10 @@ fn check_rules(config: &Config, file: &str, problems: &mut Vec<Problem>) {
         for (i, w) in rule.windows.iter().enumerate() {
             for (name, v) in [("from", &w.from), ("to", &w.to)] {
                 if parse_hhmm(v).is_none() {
-                    r.add(&format!("windows[{i}].{name}"), format!("`{v}` is not HH:MM"));
+                    r.add(
+                        &format!("windows[{i}].{name}"),
+                        format!("`{v}` is not HH:MM"),
+                    );
                 }
             }
         }
@@ -234,7 +247,10 @@ fn check_rules(config: &Config, file: &str, problems: &mut Vec<Problem>) {
             && next != "page"
             && !rules.contains(next.as_str())
         {
-            r.add("escalate", format!("unknown rule `{next}` (a rule id or `page`)"));
+            r.add(
+                "escalate",
+                format!("unknown rule `{next}` (a rule id or `page`)"),
+            );
         }
         for dep in &rule.depends_on {
             if !probes.contains(dep.as_str()) {
@@ -283,7 +299,10 @@ fn check_action(action: &ActionSpec, config: &Config, r: &mut Report<'_>) {
                 r.add("action.replicas", "must be at least 1");
             }
             if replicas > max_replicas {
-                r.add("action.replicas", format!("{replicas} is above max_replicas {max_replicas}"));
+                r.add(
+                    "action.replicas",
+                    format!("{replicas} is above max_replicas {max_replicas}"),
+                );
             }
         }
         ActionSpec::Http { url, token, .. } => {
@@ -298,7 +317,11 @@ fn check_action(action: &ActionSpec, config: &Config, r: &mut Report<'_>) {
     }
     if let Some(object) = action.object()
         && !config.policy.allow.is_empty()
-        && !config.policy.allow.iter().any(|pat| allow_matches(pat, &object))
+        && !config
+            .policy
+            .allow
+            .iter()
+            .any(|pat| allow_matches(pat, &object))
     {
         r.add("action", format!("`{object}` is not in policy.allow"));
     }
@@ -319,7 +342,10 @@ pub fn allow_matches(pattern: &str, object: &str) -> bool {
 
 fn check_budget(b: &super::Budget, field: &str, r: &mut Report<'_>) {
     if b.max == 0 {
-        r.add(&format!("{field}.max"), "must be at least 1 (use mode = \"off\" to disable)");
+        r.add(
+            &format!("{field}.max"),
+            "must be at least 1 (use mode = \"off\" to disable)",
+        );
     }
     if b.per.is_zero() {
         r.add(&format!("{field}.per"), "must be greater than zero");
@@ -368,9 +394,21 @@ mod tests {
 
     #[test]
     fn allow_patterns() {
-        assert!(allow_matches("rag-production/*/*", "rag-production/deployment/rag-api"));
-        assert!(allow_matches("*/deployment/rag-api", "x/deployment/rag-api"));
-        assert!(!allow_matches("rag-production/*/*", "kube-system/deployment/coredns"));
-        assert!(!allow_matches("rag-production/*", "rag-production/deployment/rag-api"));
+        assert!(allow_matches(
+            "rag-production/*/*",
+            "rag-production/deployment/rag-api"
+        ));
+        assert!(allow_matches(
+            "*/deployment/rag-api",
+            "x/deployment/rag-api"
+        ));
+        assert!(!allow_matches(
+            "rag-production/*/*",
+            "kube-system/deployment/coredns"
+        ));
+        assert!(!allow_matches(
+            "rag-production/*",
+            "rag-production/deployment/rag-api"
+        ));
     }
 }

@@ -29,7 +29,10 @@ pub(super) fn classify_chain(err: &(dyn StdError + 'static)) -> &'static str {
                 return code;
             }
             // A rustls error wrapped in an io::Error shows only through its text.
-            if io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
                 return "tls_error";
             }
             fallback = "io_error";

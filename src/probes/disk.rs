@@ -37,8 +37,8 @@ fn usage(path: &std::path::Path) -> Result<Usage, rustix::io::Errno> {
     } else {
         0.0
     };
-    let inodes_used_ratio = (s.f_files > 0)
-        .then(|| s.f_files.saturating_sub(s.f_ffree) as f64 / s.f_files as f64);
+    let inodes_used_ratio =
+        (s.f_files > 0).then(|| s.f_files.saturating_sub(s.f_ffree) as f64 / s.f_files as f64);
     Ok(Usage {
         used_ratio,
         inodes_used_ratio,
@@ -127,6 +127,9 @@ mod tests {
             path: dir.path().join("nope"),
             ..spec()
         };
-        assert_eq!(probe("x", &missing).await.outcome, Outcome::unknown("statvfs_failed"));
+        assert_eq!(
+            probe("x", &missing).await.outcome,
+            Outcome::unknown("statvfs_failed")
+        );
     }
 }

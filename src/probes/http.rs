@@ -101,7 +101,11 @@ impl Clients {
 }
 
 fn status_gauge(id: &str, status: reqwest::StatusCode) -> Measurement {
-    Measurement::new(GaugeName::HttpStatusCode, &[("probe", id)], f64::from(status.as_u16()))
+    Measurement::new(
+        GaugeName::HttpStatusCode,
+        &[("probe", id)],
+        f64::from(status.as_u16()),
+    )
 }
 
 fn transport_failure(e: &reqwest::Error) -> Finding {
@@ -133,7 +137,10 @@ fn judge(
         spec.expect_status.contains(&status.as_u16())
     };
     if !status_ok {
-        return Finding::new(Outcome::failed("bad_status"), format!("HTTP {}", status.as_u16()));
+        return Finding::new(
+            Outcome::failed("bad_status"),
+            format!("HTTP {}", status.as_u16()),
+        );
     }
     if let Some(pattern) = &spec.body_regex {
         let re = match clients.regex(pattern) {

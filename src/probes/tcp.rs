@@ -25,7 +25,10 @@ pub(super) async fn probe(spec: &TcpSpec) -> Finding {
         )),
         Err(e) => {
             let reason = classify_io(&e);
-            Finding::new(Outcome::failed(reason), format!("connect to {addr}: {}", e.kind()))
+            Finding::new(
+                Outcome::failed(reason),
+                format!("connect to {addr}: {}", e.kind()),
+            )
         }
     }
 }

@@ -25,25 +25,38 @@ impl HttpTarget {
         let status = Arc::new(AtomicU16::new(200));
         let app = Router::new()
             .route("/ok", get(|| async { "ok: all good\n" }))
-            .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom\n") }))
-            .route("/hang", get(|| async {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                "late"
-            }))
-            .route("/slow", get(|| async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                "ok: slow\n"
-            }))
-            .route("/redirect", get(|| async {
-                (StatusCode::FOUND, [("location", "/ok")], "")
-            }))
+            .route(
+                "/fail",
+                get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom\n") }),
+            )
+            .route(
+                "/hang",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    "late"
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "ok: slow\n"
+                }),
+            )
+            .route(
+                "/redirect",
+                get(|| async { (StatusCode::FOUND, [("location", "/ok")], "") }),
+            )
             .route("/big", get(big_body))
-            .route("/auth", get(|headers: axum::http::HeaderMap| async move {
-                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-                    Some("Bearer s3cret-token") => (StatusCode::OK, "ok\n"),
-                    _ => (StatusCode::UNAUTHORIZED, "who are you\n"),
-                }
-            }))
+            .route(
+                "/auth",
+                get(|headers: axum::http::HeaderMap| async move {
+                    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                        Some("Bearer s3cret-token") => (StatusCode::OK, "ok\n"),
+                        _ => (StatusCode::UNAUTHORIZED, "who are you\n"),
+                    }
+                }),
+            )
             .route("/switchable", get(switchable))
             .with_state(status.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -56,7 +69,11 @@ impl HttpTarget {
                 .await
                 .unwrap();
         });
-        HttpTarget { addr, status, cancel }
+        HttpTarget {
+            addr,
+            status,
+            cancel,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -73,7 +90,8 @@ impl Drop for HttpTarget {
 /// 100 MB streamed in 64 KiB chunks, never held in memory at once.
 async fn big_body() -> Body {
     let chunk = bytes_of(64 * 1024);
-    let stream = futures::stream::iter((0..1600).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let stream =
+        futures::stream::iter((0..1600).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
     Body::from_stream(stream)
 }
 

@@ -1,10 +1,13 @@
 //! A child process in its own process group, killed with its whole group on drop.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
+
+use super::{Error, Result};
 
 /// A started server. Dropping it kills its process group (SIGKILL) and reaps it.
 pub struct Proc {
@@ -14,32 +17,39 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Spawns `cmd` in a new process group, with stdout/stderr to `log` (appended).
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Proc {
-        use std::os::unix::process::CommandExt;
+    /// Spawns `cmd` in a new process group, with stdout and stderr appended to `log`.
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Proc> {
+        let io = |what: &str| {
+            let what = format!("{what} {}", log.display());
+            move |source| Error::Io { what, source }
+        };
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
-            .unwrap_or_else(|e| panic!("open log {}: {e}", log.display()));
-        let err = out.try_clone().expect("clone log handle");
+            .map_err(io("open log"))?;
+        let err = out.try_clone().map_err(io("clone log handle"))?;
         cmd.process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let pgid = Pid::from_raw(child.id() as i32).expect("a child pid is positive");
-        Proc {
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            name: name.to_owned(),
+            source,
+        })?;
+        let pgid = i32::try_from(child.id())
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| Error::Other(format!("{name}: unexpected pid {}", child.id())))?;
+        Ok(Proc {
             name: name.to_owned(),
             child: Some(child),
             pgid,
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {
-        self.pgid.as_raw_nonzero().get() as u32
+        self.pgid.as_raw_nonzero().get().unsigned_abs()
     }
 
     /// Sends `signal` to the whole process group.
