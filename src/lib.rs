@@ -29,6 +29,7 @@
 //! | [`probes`] | the outcome types and one file per probe kind |
 //! | [`scheduler`] | when each probe runs |
 //! | [`engine`] | what happens to each observation |
+//! | [`journal`] | action history, incidents and budgets, persisted (file or Kubernetes) |
 //! | [`metrics`] | every exported metric, registered in one place |
 //! | [`status`] | the last result of each probe |
 //! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
@@ -41,6 +42,7 @@ pub mod app;
 pub mod check;
 pub mod config;
 pub mod engine;
+pub mod journal;
 pub mod level;
 pub mod metrics;
 pub mod probes;

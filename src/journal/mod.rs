@@ -1,0 +1,6 @@
+//! The journal: actions taken (rule, target, start, end, result), open incidents and budgets,
+//! persisted through a [`Store`] so that a restart or a new leader does not reset them.
+
+mod store;
+
+pub use store::{Snapshot, Store, StoreError};
