@@ -121,13 +121,15 @@ fn extract<T: serde::de::DeserializeOwned, P: figment::Provider>(
     sections: &'static [&'static str],
     problems: &mut Vec<Problem>,
 ) -> Option<T> {
-    let env = Env::prefixed("ASTREINTE_").split("__").filter(move |key| {
-        let key = key.as_str();
-        sections.iter().any(|s| {
-            key.strip_prefix(s)
-                .is_some_and(|rest| rest.starts_with('.'))
+    // The filter sees the key before it is split: `policy__mode`.
+    let env = Env::prefixed("ASTREINTE_")
+        .filter(move |key| {
+            let key = key.as_str().to_ascii_lowercase();
+            sections
+                .iter()
+                .any(|s| key.strip_prefix(s).is_some_and(|rest| rest.starts_with("__")))
         })
-    });
+        .split("__");
     match Figment::from(provider).merge(env).extract::<T>() {
         Ok(v) => Some(v),
         Err(errors) => {

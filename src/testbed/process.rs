@@ -65,6 +65,14 @@ impl Proc {
         }
     }
 
+    /// `Some(exit code)` once the leader process has exited (`Some(None)` if by a signal);
+    /// `None` while it runs.
+    pub fn try_exit_code(&mut self) -> Option<Option<i32>> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status.code())
+    }
+
     /// SIGTERM, then SIGKILL after `grace`; reaps the leader.
     pub fn stop(&mut self, grace: Duration) {
         let Some(mut child) = self.child.take() else {

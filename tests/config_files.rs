@@ -1,0 +1,96 @@
+//! The configuration files: the shipped ones validate, mistakes are all reported at once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use astreinte::config::load_dir;
+
+fn write(dir: &Path, probes: &str, remediations: &str) {
+    std::fs::write(dir.join("probes.toml"), probes).unwrap();
+    std::fs::write(dir.join("remediations.toml"), remediations).unwrap();
+}
+
+#[test]
+fn shipped_and_example_configs_validate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in [root.to_path_buf(), root.join("examples/local")] {
+        let c = load_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        assert!(!c.probes.is_empty(), "{}", dir.display());
+    }
+}
+
+#[test]
+fn several_mistakes_are_reported_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        r#"
+[[probe]]
+id = "api"
+kind = "http"
+url = "not a url"
+interval = "5s"
+timeout = "5s"
+body_regex = "("
+
+[[probe]]
+id = "api"
+kind = "tcp"
+address = "no-port"
+
+[[probe]]
+id = "disk"
+kind = "disk"
+path = "relative/path"
+degraded_ratio = 0.9
+failed_ratio = 0.8
+"#,
+        r#"
+[[rule]]
+id = "restart"
+trigger = { probe = "ghost", min_level = "P2" }
+action = { kind = "scale", namespace = "ns", deployment = "d", replicas = 9, max_replicas = 6 }
+escalate = "restart"
+"#,
+    );
+    let err = load_dir(dir.path()).unwrap_err();
+    let text = err.to_string();
+    let expected = [
+        ("probe \"api\"", "url"),
+        ("probe \"api\"", "timeout"),
+        ("probe \"api\"", "body_regex"),
+        ("probe \"api\"", "id"),
+        ("probe \"api\"", "address"),
+        ("probe \"disk\"", "path"),
+        ("probe \"disk\"", "degraded_ratio"),
+        ("rule \"restart\"", "trigger.probe"),
+        ("rule \"restart\"", "action.replicas"),
+        ("rule \"restart\"", "escalate"),
+    ];
+    for (item, field) in expected {
+        assert!(
+            err.0.iter().any(|p| p.item == item && p.field == field),
+            "missing {item} {field} in:\n{text}"
+        );
+    }
+    // Every line names its file.
+    for p in &err.0 {
+        assert!(p.file.ends_with("probes.toml") || p.file.ends_with("remediations.toml"), "{p}");
+    }
+}
+
+#[test]
+fn env_overrides_apply_to_known_sections_only() {
+    // Run in a child process so the environment of other tests is untouched.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "[[probe]]\nid = \"d\"\nkind = \"disk\"\npath = \"/\"\n", "");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_astreinte"))
+        .args(["--config", dir.path().to_str().unwrap(), "validate"])
+        .env("ASTREINTE_POLICY__MODE", "enforce")
+        .env("ASTREINTE_SOMETHING_ELSE", "ignored")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("mode enforce"), "{stdout}");
+}
