@@ -82,13 +82,7 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
     let server_cancel = cancel.clone();
     let server = tokio::spawn(server::serve(listener, state.clone(), server_cancel));
     let (tx, rx) = mpsc::channel(1024);
-    let engine = tokio::spawn(
-        Engine {
-            metrics: metrics.clone(),
-            status,
-        }
-        .run(rx),
-    );
+    let engine = tokio::spawn(Engine::new(config.clone(), metrics.clone(), status).run(rx));
     scheduler::spawn_all(&tracker, &cancel, config.clone(), prober, tx, metrics);
     tracker.close();
     state.scheduler_running.store(true, Ordering::Release);

@@ -13,11 +13,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_astreinte");
 
 fn write_config(dir: &Path, probes: &str) {
     std::fs::write(dir.join("probes.toml"), probes).unwrap();
-    std::fs::write(dir.join("remediations.toml"), "[policy]\nmode = \"dry-run\"\n").unwrap();
+    std::fs::write(
+        dir.join("remediations.toml"),
+        "[policy]\nmode = \"dry-run\"\n",
+    )
+    .unwrap();
 }
 
 fn http_probe(id: &str, url: &str) -> String {
-    format!("[[probe]]\nid = \"{id}\"\nkind = \"http\"\nurl = \"{url}\"\ninterval = \"2s\"\ntimeout = \"1s\"\n")
+    format!(
+        "[[probe]]\nid = \"{id}\"\nkind = \"http\"\nurl = \"{url}\"\ninterval = \"2s\"\ntimeout = \"1s\"\n"
+    )
 }
 
 async fn check_exit(probes: &str) -> (i32, String) {
@@ -28,7 +34,10 @@ async fn check_exit(probes: &str) -> (i32, String) {
         .output()
         .await
         .unwrap();
-    (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -40,7 +49,10 @@ async fn check_exit_codes_match_the_outcomes() {
     assert!(table.starts_with("PROBE"), "{table}");
     assert!(table.contains("healthy"), "{table}");
 
-    let degraded = format!("{healthy}{}slo_latency = \"1ms\"\n", http_probe("slow", &server.url("/slow")));
+    let degraded = format!(
+        "{healthy}{}slo_latency = \"1ms\"\n",
+        http_probe("slow", &server.url("/slow"))
+    );
     let (code, table) = check_exit(&degraded).await;
     assert_eq!(code, 1, "{table}");
 
@@ -56,7 +68,13 @@ async fn check_json_output_is_machine_readable() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &http_probe("ok", &server.url("/ok")));
     let out = tokio::process::Command::new(BIN)
-        .args(["--config", dir.path().to_str().unwrap(), "check", "--output", "json"])
+        .args([
+            "--config",
+            dir.path().to_str().unwrap(),
+            "check",
+            "--output",
+            "json",
+        ])
         .output()
         .await
         .unwrap();
@@ -68,26 +86,42 @@ async fn check_json_output_is_machine_readable() {
 #[test]
 fn validate_exits_1_and_lists_the_problems() {
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), "[[probe]]\nid = \"x\"\nkind = \"tcp\"\naddress = \"nope\"\n");
+    write_config(
+        dir.path(),
+        "[[probe]]\nid = \"x\"\nkind = \"tcp\"\naddress = \"nope\"\n",
+    );
     let out = Command::new(BIN)
         .args(["--config", dir.path().to_str().unwrap(), "validate"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("probes.toml") && stderr.contains("address"), "{stderr}");
+    assert!(
+        stderr.contains("probes.toml") && stderr.contains("address"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn daemon_serves_healthz_and_stops_on_sigterm_within_5s() {
     let port = support::free_port();
     let dir = tempfile::tempdir().unwrap();
-    write_config(dir.path(), &http_probe("self", &format!("http://127.0.0.1:{port}/healthz")));
+    write_config(
+        dir.path(),
+        &http_probe("self", &format!("http://127.0.0.1:{port}/healthz")),
+    );
     let log = dir.path().join("daemon.log");
     let mut cmd = Command::new(BIN);
-    cmd.args(["--config", dir.path().to_str().unwrap(), "--log-format", "json", "run", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null());
+    cmd.args([
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "--listen",
+    ])
+    .arg(format!("127.0.0.1:{port}"))
+    .stdout(Stdio::null());
     let mut daemon = astreinte::testbed::Proc::spawn("astreinte", cmd, &log).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     astreinte::app::install_crypto();
@@ -98,11 +132,19 @@ async fn daemon_serves_healthz_and_stops_on_sigterm_within_5s() {
     })
     .await;
     // The probe of its own /healthz shows up on /status as healthy.
-    let status: serde_json::Value = support::wait_for("a probe result", Duration::from_secs(10), || async {
-        let v: serde_json::Value = client.get(format!("{base}/status")).send().await.ok()?.json().await.ok()?;
-        (v["probes"].as_array()?.len() == 1).then_some(v)
-    })
-    .await;
+    let status: serde_json::Value =
+        support::wait_for("a probe result", Duration::from_secs(10), || async {
+            let v: serde_json::Value = client
+                .get(format!("{base}/status"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (v["probes"].as_array()?.len() == 1).then_some(v)
+        })
+        .await;
     assert_eq!(status["probes"][0]["outcome"], "healthy", "{status}");
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -113,10 +155,16 @@ async fn daemon_serves_healthz_and_stops_on_sigterm_within_5s() {
         if let Some(code) = daemon.try_exit_code() {
             break code;
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(code, Some(0));
     let log = std::fs::read_to_string(&log).unwrap();
-    assert!(log.contains("astreinte started") && log.contains("astreinte stopped"), "{log}");
+    assert!(
+        log.contains("astreinte started") && log.contains("astreinte stopped"),
+        "{log}"
+    );
 }

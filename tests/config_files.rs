@@ -75,7 +75,10 @@ escalate = "restart"
     }
     // Every line names its file.
     for p in &err.0 {
-        assert!(p.file.ends_with("probes.toml") || p.file.ends_with("remediations.toml"), "{p}");
+        assert!(
+            p.file.ends_with("probes.toml") || p.file.ends_with("remediations.toml"),
+            "{p}"
+        );
     }
 }
 
@@ -83,7 +86,11 @@ escalate = "restart"
 fn env_overrides_apply_to_known_sections_only() {
     // Run in a child process so the environment of other tests is untouched.
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "[[probe]]\nid = \"d\"\nkind = \"disk\"\npath = \"/\"\n", "");
+    write(
+        dir.path(),
+        "[[probe]]\nid = \"d\"\nkind = \"disk\"\npath = \"/\"\n",
+        "",
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_astreinte"))
         .args(["--config", dir.path().to_str().unwrap(), "validate"])
         .env("ASTREINTE_POLICY__MODE", "enforce")
@@ -91,6 +98,10 @@ fn env_overrides_apply_to_known_sections_only() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("mode enforce"), "{stdout}");
 }

@@ -125,9 +125,10 @@ fn extract<T: serde::de::DeserializeOwned, P: figment::Provider>(
     let env = Env::prefixed("ASTREINTE_")
         .filter(move |key| {
             let key = key.as_str().to_ascii_lowercase();
-            sections
-                .iter()
-                .any(|s| key.strip_prefix(s).is_some_and(|rest| rest.starts_with("__")))
+            sections.iter().any(|s| {
+                key.strip_prefix(s)
+                    .is_some_and(|rest| rest.starts_with("__"))
+            })
         })
         .split("__");
     match Figment::from(provider).merge(env).extract::<T>() {
