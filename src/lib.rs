@@ -47,6 +47,7 @@ pub mod level;
 pub mod metrics;
 pub mod probes;
 pub mod scheduler;
+pub mod score;
 pub mod server;
 pub mod shutdown;
 pub mod status;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
-pub use probe::{DiskSpec, HttpSpec, ProbeConfig, ProbeSpec, TcpSpec};
+pub use probe::{Damping, DiskSpec, HttpSpec, ProbeConfig, ProbeSpec, TcpSpec};
 pub use rule::{
     ActionSpec, Budget, Mode, PartitionGuard, PolicyConfig, RuleConfig, Trigger, Verify, Window,
 };
@@ -89,6 +89,8 @@ pub struct Defaults {
     pub timeout: Duration,
     #[serde(default, with = "humantime_serde::option")]
     pub unhealthy_interval: Option<Duration>,
+    #[serde(default)]
+    pub damping: Damping,
 }
 
 impl Default for Defaults {
@@ -97,6 +99,7 @@ impl Default for Defaults {
             interval: default_interval(),
             timeout: default_timeout(),
             unhealthy_interval: None,
+            damping: Damping::default(),
         }
     }
 }
@@ -122,6 +125,10 @@ impl Config {
         p.unhealthy_interval.or(self.defaults.unhealthy_interval)
     }
 
+    pub fn damping(&self, p: &ProbeConfig) -> Damping {
+        p.damping.unwrap_or(self.defaults.damping)
+    }
+
     pub fn probe(&self, id: &str) -> Option<&ProbeConfig> {
         self.probes.iter().find(|p| p.id == id)
     }
@@ -141,8 +148,13 @@ impl Config {
 }
 
 impl ProbeConfig {
-    /// The incident key: the configured target, or the probe id.
+    /// What is observed: the configured target, or the probe id.
     pub fn target_name(&self) -> &str {
         self.target.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The incident key: the group when probes share one, else the target.
+    pub fn incident_key(&self) -> &str {
+        self.group.as_deref().unwrap_or_else(|| self.target_name())
     }
 }

@@ -35,8 +35,60 @@ pub struct ProbeConfig {
     /// Overrides of the default level per reason code (`connection_refused = "P1"`).
     #[serde(default)]
     pub levels: BTreeMap<String, Level>,
+    /// Flap damping for this probe (default: `[defaults.damping]`).
+    #[serde(default)]
+    pub damping: Option<Damping>,
     #[serde(flatten)]
     pub spec: ProbeSpec,
+}
+
+/// When a level is entered and left (DESIGN.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Damping {
+    /// Enter a level after this many consecutive results at or above it…
+    #[serde(default = "two")]
+    pub enter_after: u32,
+    /// …or when `x_of_y[0]` of the last `x_of_y[1]` results are at or above it.
+    #[serde(default = "three_of_five")]
+    pub x_of_y: [u32; 2],
+    /// Leave a level after this many consecutive results below it (hysteresis).
+    #[serde(default = "three")]
+    pub leave_after: u32,
+    /// Frequent intermittent errors: this share of failures (P2 or worse) over the last
+    /// `error_window` results is a P2 (seed 000).
+    #[serde(default = "default_error_ratio")]
+    pub error_ratio: f64,
+    #[serde(default = "ten")]
+    pub error_window: u32,
+}
+
+impl Default for Damping {
+    fn default() -> Self {
+        Damping {
+            enter_after: two(),
+            x_of_y: three_of_five(),
+            leave_after: three(),
+            error_ratio: default_error_ratio(),
+            error_window: ten(),
+        }
+    }
+}
+
+fn two() -> u32 {
+    2
+}
+fn three() -> u32 {
+    3
+}
+fn ten() -> u32 {
+    10
+}
+fn three_of_five() -> [u32; 2] {
+    [3, 5]
+}
+fn default_error_ratio() -> f64 {
+    0.3
 }
 
 fn yes() -> bool {

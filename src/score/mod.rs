@@ -1,0 +1,222 @@
+//! Scoring (pure: no IO, the time comes with each observation): an observation becomes a raw
+//! level (seed defaults, per-probe overrides), and flap damping turns raw levels into the
+//! probe's level: entered after N consecutive results or X of the last Y, left with
+//! hysteresis; frequent intermittent errors are a P2; `Unknown` neither raises nor clears.
+
+mod baseline;
+mod defaults;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::config::{Config, Damping, ProbeConfig, ProbeSpec};
+use crate::level::Level;
+use crate::probes::{Observation, Outcome};
+
+pub use baseline::Baseline;
+pub use defaults::{NO_LEADER_P1_AFTER, degradation_level, level_of};
+
+/// A probe's level changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub probe: String,
+    /// The incident key (group or target).
+    pub key: String,
+    pub from: Level,
+    pub to: Level,
+    pub reason: String,
+    pub detail: String,
+    pub at: jiff::Timestamp,
+}
+
+/// The scoring state of one probe.
+#[derive(Debug, Clone)]
+pub struct ProbeScore {
+    /// Raw levels and their reasons, newest last (Unknown results are not kept).
+    history: VecDeque<(Level, String)>,
+    pub level: Level,
+    pub reason: String,
+    pub since: jiff::Timestamp,
+    baseline: Baseline,
+    /// When the current run of `no_leader` results started.
+    no_leader_since: Option<jiff::Timestamp>,
+}
+
+impl ProbeScore {
+    fn new(at: jiff::Timestamp) -> Self {
+        ProbeScore {
+            history: VecDeque::new(),
+            level: Level::Ok,
+            reason: "ok".into(),
+            since: at,
+            baseline: Baseline::default(),
+            no_leader_since: None,
+        }
+    }
+}
+
+/// Scores of every probe, keyed by probe id.
+#[derive(Debug, Default, Clone)]
+pub struct Scorer {
+    probes: BTreeMap<String, ProbeScore>,
+}
+
+impl Scorer {
+    pub fn get(&self, probe: &str) -> Option<&ProbeScore> {
+        self.probes.get(probe)
+    }
+
+    /// Forgets probes that are no longer configured.
+    pub fn retain(&mut self, config: &Config) {
+        self.probes.retain(|id, _| config.probe(id).is_some());
+    }
+
+    /// The level of an incident key: the worst level of the probes that share it.
+    pub fn key_level(&self, config: &Config, key: &str) -> (Level, String) {
+        config
+            .enabled_probes()
+            .filter(|p| p.incident_key() == key)
+            .filter_map(|p| self.probes.get(&p.id))
+            .map(|s| (s.level, s.reason.clone()))
+            .max_by_key(|(l, _)| *l)
+            .unwrap_or((Level::Ok, "ok".into()))
+    }
+
+    /// Scores one observation; returns the change of the probe's level, if any.
+    pub fn step(
+        &mut self,
+        probe: &ProbeConfig,
+        damping: &Damping,
+        obs: &Observation,
+    ) -> Option<Change> {
+        let state = self
+            .probes
+            .entry(probe.id.clone())
+            .or_insert_with(|| ProbeScore::new(obs.at));
+        let (raw, reason) = raw_level(state, probe, obs)?;
+        state.history.push_back((raw, reason));
+        let keep = damping.x_of_y[1]
+            .max(damping.error_window)
+            .max(damping.enter_after)
+            .max(damping.leave_after) as usize;
+        while state.history.len() > keep {
+            state.history.pop_front();
+        }
+        let (level, reason) = damped(state.level, &state.history, damping);
+        if level == state.level {
+            if level != Level::Ok {
+                state.reason = reason;
+            }
+            return None;
+        }
+        let change = Change {
+            probe: probe.id.clone(),
+            key: probe.incident_key().to_owned(),
+            from: state.level,
+            to: level,
+            reason: reason.clone(),
+            detail: obs.detail.clone(),
+            at: obs.at,
+        };
+        state.level = level;
+        state.reason = reason;
+        state.since = obs.at;
+        Some(change)
+    }
+}
+
+/// The raw level of one observation, after latency smoothing and time-based escalation.
+fn raw_level(
+    state: &mut ProbeScore,
+    probe: &ProbeConfig,
+    obs: &Observation,
+) -> Option<(Level, String)> {
+    let mut outcome = obs.outcome.clone();
+    let mut degradation = 0.0;
+    if let ProbeSpec::Http(http) = &probe.spec {
+        let sample = match &outcome {
+            Outcome::Healthy if http.slo_latency.is_none() => {
+                let over = state
+                    .baseline
+                    .over_baseline(obs.latency.as_secs_f64() * 1000.0);
+                if over > 0.0 {
+                    outcome = Outcome::degraded(over, "slow_vs_baseline");
+                }
+                over
+            }
+            Outcome::Degraded { value, reason } if reason.starts_with("slow") => *value,
+            _ => 0.0,
+        };
+        degradation = state.baseline.smooth(sample);
+    }
+    let mut level = level_of(
+        probe.spec.kind().as_str(),
+        &outcome,
+        degradation,
+        &probe.levels,
+    )?;
+    let reason = outcome.reason().to_owned();
+    if reason == "no_leader" {
+        let since = *state.no_leader_since.get_or_insert(obs.at);
+        let lasted = obs.at.duration_since(since).unsigned_abs();
+        if lasted >= NO_LEADER_P1_AFTER && !probe.levels.contains_key("no_leader") {
+            level = Level::P1;
+        }
+    } else {
+        state.no_leader_since = None;
+    }
+    Some((level, reason))
+}
+
+/// The damped level from the raw history (newest last) and the current level.
+pub fn damped(current: Level, history: &VecDeque<(Level, String)>, d: &Damping) -> (Level, String) {
+    let n = history.len();
+    let last = |k: usize| history.iter().skip(n.saturating_sub(k)).map(|(l, _)| *l);
+    let enter = d.enter_after.max(1) as usize;
+    let consecutive = if n >= enter {
+        last(enter).min().unwrap_or(Level::Ok)
+    } else {
+        Level::Ok
+    };
+    let [x, y] = d.x_of_y.map(|v| v.max(1) as usize);
+    let x_of_y = {
+        let mut recent: Vec<Level> = last(y).collect();
+        recent.sort_by(|a, b| b.cmp(a));
+        recent.get(x - 1).copied().unwrap_or(Level::Ok)
+    };
+    let mut target = consecutive.max(x_of_y);
+    let window = d.error_window.max(1) as usize;
+    let mut intermittent = false;
+    if n >= window && target < Level::P2 {
+        let errors = last(window).filter(|l| *l >= Level::P2).count();
+        if errors as f64 / window as f64 >= d.error_ratio {
+            target = Level::P2;
+            intermittent = true;
+        }
+    }
+    let leave = d.leave_after.max(1) as usize;
+    let new = if target >= current {
+        target
+    } else if n >= leave && last(leave).all(|l| l < current) {
+        target
+    } else {
+        current
+    };
+    let reason = if new == Level::Ok {
+        "ok".to_owned()
+    } else if intermittent && new == Level::P2 {
+        "intermittent_errors".to_owned()
+    } else {
+        history
+            .iter()
+            .rev()
+            .find(|(l, _)| *l >= new)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    };
+    (new, reason)
+}
+
+#[cfg(test)]
+mod tests;
