@@ -42,6 +42,7 @@ pub mod app;
 pub mod check;
 pub mod config;
 pub mod engine;
+pub mod incident;
 pub mod journal;
 pub mod level;
 pub mod metrics;

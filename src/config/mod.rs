@@ -3,6 +3,7 @@
 //!
 //! figment stays inside this module so it can be replaced without touching the rest.
 
+mod incidents;
 mod load;
 mod probe;
 mod rule;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use incidents::IncidentSettings;
 pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
 pub use probe::{Damping, DiskSpec, HttpSpec, ProbeConfig, ProbeSpec, TcpSpec};
 pub use rule::{
@@ -33,6 +35,7 @@ pub struct Config {
     pub source: Source,
     pub server: ServerConfig,
     pub defaults: Defaults,
+    pub incidents: IncidentSettings,
     pub probes: Vec<ProbeConfig>,
     pub policy: PolicyConfig,
     pub rules: Vec<RuleConfig>,
@@ -46,6 +49,8 @@ pub struct ProbesFile {
     pub server: ServerConfig,
     #[serde(default)]
     pub defaults: Defaults,
+    #[serde(default)]
+    pub incidents: IncidentSettings,
     #[serde(default, rename = "probe")]
     pub probes: Vec<ProbeConfig>,
 }

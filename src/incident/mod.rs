@@ -1,0 +1,253 @@
+//! Incidents (pure: no IO, `now` is an argument). One incident per key (a group, or a target),
+//! so one failure that many probes see opens one incident. It opens at the first level,
+//! escalates when the level rises, keeps a timeline, is marked breached past its level's
+//! response target, and resolves only after the green period.
+
+mod timeline;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::IncidentSettings;
+use crate::level::Level;
+
+pub use timeline::{Entry, EntryKind};
+
+/// Timelines are capped; the first entries (detection) are always kept.
+const MAX_TIMELINE: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    /// The group or target it is about.
+    pub key: String,
+    /// The current level (it may improve while the incident stays open).
+    pub level: Level,
+    /// The worst level reached.
+    pub peak: Level,
+    pub reason: String,
+    pub opened_at: jiff::Timestamp,
+    /// Since when every probe of the key has been green.
+    #[serde(default)]
+    pub green_since: Option<jiff::Timestamp>,
+    #[serde(default)]
+    pub resolved_at: Option<jiff::Timestamp>,
+    /// Open longer than the response target of its peak level.
+    #[serde(default)]
+    pub breached: bool,
+    /// The incident of a failing dependency this one is attached to.
+    #[serde(default)]
+    pub attached_to: Option<String>,
+    pub timeline: Vec<Entry>,
+}
+
+impl Incident {
+    pub fn duration(&self, now: jiff::Timestamp) -> Duration {
+        let end = self.resolved_at.unwrap_or(now);
+        end.duration_since(self.opened_at).unsigned_abs()
+    }
+
+    pub fn title(&self) -> String {
+        format!("{} {}", self.key, self.reason.replace('_', " "))
+    }
+
+    fn push(&mut self, at: jiff::Timestamp, kind: EntryKind, text: String) {
+        if self.timeline.len() >= MAX_TIMELINE {
+            self.timeline.remove(1);
+        }
+        self.timeline.push(Entry { at, kind, text });
+    }
+}
+
+/// What changed, for notifications and logs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Opened(Incident),
+    Escalated { incident: Incident, from: Level },
+    Breached(Incident),
+    Resolved(Incident),
+}
+
+/// Open incidents by key, and the recently resolved ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Incidents {
+    pub open: BTreeMap<String, Incident>,
+    pub recent: VecDeque<Incident>,
+    /// Incident numbers are never reused, across restarts too.
+    pub seq: u64,
+}
+
+impl Incidents {
+    /// Applies the current level of `key` (the worst of its probes).
+    pub fn on_level(
+        &mut self,
+        key: &str,
+        level: Level,
+        reason: &str,
+        detail: &str,
+        now: jiff::Timestamp,
+        settings: &IncidentSettings,
+    ) -> Vec<Event> {
+        let Some(inc) = self.open.get_mut(key) else {
+            if level == Level::Ok {
+                return vec![];
+            }
+            self.seq += 1;
+            let mut inc = Incident {
+                id: format!("{}-{}", self.seq, slug(key)),
+                key: key.to_owned(),
+                level,
+                peak: level,
+                reason: reason.to_owned(),
+                opened_at: now,
+                green_since: None,
+                resolved_at: None,
+                breached: false,
+                attached_to: None,
+                timeline: vec![],
+            };
+            inc.push(
+                now,
+                EntryKind::Detected,
+                format!("{level} detected: {reason} ({detail})"),
+            );
+            self.open.insert(key.to_owned(), inc.clone());
+            return vec![Event::Opened(inc)];
+        };
+        if level == Level::Ok {
+            if inc.green_since.is_none() {
+                inc.green_since = Some(now);
+                let at = now + settings.green_period;
+                inc.push(
+                    now,
+                    EntryKind::Green,
+                    format!("monitoring green; resolves at {at} if it stays green"),
+                );
+            }
+            return vec![];
+        }
+        if inc.green_since.take().is_some() {
+            inc.push(
+                now,
+                EntryKind::Relapsed,
+                format!("not green anymore: {level} {reason}"),
+            );
+        }
+        let from = inc.level;
+        if level == from {
+            return vec![];
+        }
+        inc.level = level;
+        inc.reason = reason.to_owned();
+        if level > from {
+            inc.push(
+                now,
+                EntryKind::Escalated,
+                format!("escalated {from} → {level}: {reason} ({detail})"),
+            );
+            if level > inc.peak {
+                inc.peak = level;
+                inc.breached = false;
+            }
+            return vec![Event::Escalated {
+                incident: inc.clone(),
+                from,
+            }];
+        }
+        inc.push(
+            now,
+            EntryKind::Improved,
+            format!("improved {from} → {level}: {reason}"),
+        );
+        vec![]
+    }
+
+    /// Resolves incidents green for the whole green period, marks breached ones.
+    pub fn tick(&mut self, now: jiff::Timestamp, settings: &IncidentSettings) -> Vec<Event> {
+        let mut events = vec![];
+        let mut resolved = vec![];
+        for (key, inc) in &mut self.open {
+            if let Some(green) = inc.green_since
+                && now.duration_since(green).unsigned_abs() >= settings.green_period
+            {
+                inc.resolved_at = Some(now);
+                let lasted = humantime::format_duration(round_secs(inc.duration(now)));
+                inc.push(now, EntryKind::Resolved, format!("resolved after {lasted}"));
+                resolved.push(key.clone());
+                continue;
+            }
+            if !inc.breached
+                && let Some(target) = settings.target(inc.peak)
+                && inc.duration(now) > target
+            {
+                inc.breached = true;
+                let t = humantime::format_duration(target);
+                inc.push(
+                    now,
+                    EntryKind::Breached,
+                    format!("{} response target of {t} breached", inc.peak),
+                );
+                events.push(Event::Breached(inc.clone()));
+            }
+        }
+        for key in resolved {
+            if let Some(inc) = self.open.remove(&key) {
+                events.push(Event::Resolved(inc.clone()));
+                self.recent.push_front(inc);
+            }
+        }
+        self.recent.truncate(settings.keep_resolved);
+        events
+    }
+
+    /// Adds an entry (decision, action, verification, notification) to the open incident of
+    /// `key`; returns false when there is none.
+    pub fn note(&mut self, key: &str, kind: EntryKind, text: String, now: jiff::Timestamp) -> bool {
+        match self.open.get_mut(key) {
+            Some(inc) => {
+                inc.push(now, kind, text);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An open or recent incident by id.
+    pub fn find(&self, id: &str) -> Option<&Incident> {
+        self.open
+            .values()
+            .chain(self.recent.iter())
+            .find(|i| i.id == id)
+    }
+
+    /// The number of open incidents at each level.
+    pub fn open_by_level(&self) -> BTreeMap<Level, usize> {
+        let mut m = BTreeMap::new();
+        for inc in self.open.values() {
+            *m.entry(inc.level).or_default() += 1;
+        }
+        m
+    }
+}
+
+fn round_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}
+
+/// Ids stay URL-safe whatever the key holds.
+fn slug(key: &str) -> String {
+    key.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+//! Incident lifecycle tests with the clock as a parameter.
+
+use std::time::Duration;
+
+use super::*;
+
+fn t(s: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_700_000_000 + s).unwrap()
+}
+
+fn settings() -> IncidentSettings {
+    IncidentSettings::default()
+}
+
+#[test]
+fn opens_once_and_resolves_exactly_after_the_green_period() {
+    let s = settings();
+    let mut inc = Incidents::default();
+    let ev = inc.on_level("rag", Level::P2, "bad_status", "HTTP 500", t(0), &s);
+    assert!(matches!(ev.as_slice(), [Event::Opened(i)] if i.level == Level::P2));
+    // The same level again opens nothing new.
+    assert!(
+        inc.on_level("rag", Level::P2, "bad_status", "HTTP 500", t(10), &s)
+            .is_empty()
+    );
+    assert_eq!(inc.open.len(), 1);
+    assert!(
+        inc.on_level("rag", Level::Ok, "ok", "", t(60), &s)
+            .is_empty()
+    );
+    let green = s.green_period.as_secs() as i64;
+    assert!(
+        inc.tick(t(60 + green - 1), &s).is_empty(),
+        "not before the green period"
+    );
+    let ev = inc.tick(t(60 + green), &s);
+    assert!(matches!(ev.as_slice(), [Event::Resolved(i)] if i.resolved_at == Some(t(60 + green))));
+    assert!(inc.open.is_empty());
+    assert_eq!(inc.recent.len(), 1);
+}
+
+#[test]
+fn a_relapse_restarts_the_green_period() {
+    let s = settings();
+    let mut inc = Incidents::default();
+    inc.on_level("rag", Level::P1, "timeout", "", t(0), &s);
+    inc.on_level("rag", Level::Ok, "ok", "", t(100), &s);
+    inc.on_level("rag", Level::P1, "timeout", "", t(200), &s);
+    inc.on_level("rag", Level::Ok, "ok", "", t(300), &s);
+    let green = s.green_period.as_secs() as i64;
+    assert!(
+        inc.tick(t(100 + green), &s)
+            .iter()
+            .all(|e| !matches!(e, Event::Resolved(_)))
+    );
+    assert!(matches!(
+        inc.tick(t(300 + green), &s).as_slice(),
+        [Event::Resolved(_)]
+    ));
+    let kinds: Vec<EntryKind> = inc.recent[0].timeline.iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&EntryKind::Relapsed));
+}
+
+#[test]
+fn escalation_notifies_once_per_rise() {
+    let s = settings();
+    let mut inc = Incidents::default();
+    inc.on_level("db", Level::P3, "replica_lag", "", t(0), &s);
+    let ev = inc.on_level("db", Level::P1, "split_brain", "", t(10), &s);
+    assert!(
+        matches!(ev.as_slice(), [Event::Escalated { from: Level::P3, incident }] if incident.level == Level::P1)
+    );
+    assert!(
+        inc.on_level("db", Level::P1, "split_brain", "", t(20), &s)
+            .is_empty()
+    );
+    assert!(
+        inc.on_level("db", Level::P2, "no_leader", "", t(30), &s)
+            .is_empty(),
+        "improving does not notify"
+    );
+    assert_eq!(inc.open["db"].peak, Level::P1);
+    assert_eq!(inc.open["db"].level, Level::P2);
+}
+
+#[test]
+fn an_incident_open_past_its_target_is_breached_once() {
+    let s = settings();
+    let mut inc = Incidents::default();
+    inc.on_level("k", Level::P1, "timeout", "", t(0), &s);
+    assert!(inc.tick(t(14 * 60), &s).is_empty());
+    assert!(matches!(
+        inc.tick(t(15 * 60 + 1), &s).as_slice(),
+        [Event::Breached(_)]
+    ));
+    assert!(inc.tick(t(16 * 60), &s).is_empty());
+    assert!(inc.open["k"].breached);
+}
+
+#[test]
+fn ids_are_unique_and_survive_serialization() {
+    let s = settings();
+    let mut inc = Incidents::default();
+    inc.on_level("a/b c", Level::P3, "x", "", t(0), &s);
+    inc.on_level("a/b c", Level::Ok, "ok", "", t(1), &s);
+    inc.tick(t(1) + s.green_period + Duration::from_secs(1), &s);
+    inc.on_level("a/b c", Level::P3, "x", "", t(5000), &s);
+    let ids: Vec<String> = inc
+        .recent
+        .iter()
+        .chain(inc.open.values())
+        .map(|i| i.id.clone())
+        .collect();
+    assert_eq!(ids, ["1-a-b-c", "2-a-b-c"]);
+    let json = serde_json::to_string(&inc).unwrap();
+    let back: Incidents = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, inc);
+}
+
+#[test]
+fn notes_go_to_the_open_incident() {
+    let s = settings();
+    let mut inc = Incidents::default();
+    assert!(!inc.note("k", EntryKind::Decision, "x".into(), t(0)));
+    inc.on_level("k", Level::P2, "r", "", t(0), &s);
+    assert!(inc.note(
+        "k",
+        EntryKind::Decision,
+        "hold restart: cooldown".into(),
+        t(1)
+    ));
+    assert_eq!(
+        inc.open["k"].timeline.last().unwrap().kind,
+        EntryKind::Decision
+    );
+}
