@@ -1,0 +1,112 @@
+//! What the journal holds: open and recent incidents, and the history of actions (from which
+//! budgets and cooldowns are counted, so they survive a restart or a change of leader).
+
+use serde::{Deserialize, Serialize};
+
+use crate::incident::Incidents;
+
+/// The schema version written in every document.
+pub const SCHEMA: u32 = 1;
+/// Actions kept; older ones are dropped (budgets never look back that far).
+pub const MAX_ACTIONS: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalDoc {
+    pub schema: u32,
+    #[serde(default)]
+    pub incidents: Incidents,
+    #[serde(default)]
+    pub actions: Vec<ActionRecord>,
+}
+
+impl Default for JournalDoc {
+    fn default() -> Self {
+        JournalDoc {
+            schema: SCHEMA,
+            incidents: Incidents::default(),
+            actions: Vec::new(),
+        }
+    }
+}
+
+/// How an action ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ActionResult {
+    /// Written before the action starts; still there after a crash, and then read back as
+    /// interrupted.
+    Running,
+    Succeeded,
+    Failed {
+        reason: String,
+    },
+    /// The daemon died (or was stopped past its deadline) while the action ran.
+    Interrupted,
+    /// Dry-run: what would have been done.
+    Rehearsed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub id: u64,
+    pub rule: String,
+    pub action: String,
+    /// The object acted on (`rag-production/deployment/rag-api`, a Patroni member…).
+    pub target: String,
+    /// The incident key it was for.
+    pub key: String,
+    #[serde(default)]
+    pub incident: Option<String>,
+    pub started_at: jiff::Timestamp,
+    #[serde(default)]
+    pub ended_at: Option<jiff::Timestamp>,
+    pub result: ActionResult,
+    #[serde(default)]
+    pub detail: String,
+    /// What to restore on undo (previous replicas, previous ConfigMap values…).
+    #[serde(default)]
+    pub undo: Option<serde_json::Value>,
+    #[serde(default)]
+    pub undone: bool,
+}
+
+impl ActionRecord {
+    /// Whether it counts against budgets and cooldowns: everything that touched (or may have
+    /// touched) the target. Rehearsals do not.
+    pub fn counts(&self) -> bool {
+        !matches!(self.result, ActionResult::Rehearsed)
+    }
+}
+
+impl JournalDoc {
+    /// After a restart: actions still `Running` were cut off by a crash.
+    pub fn mark_interrupted(&mut self, now: jiff::Timestamp) -> usize {
+        let mut n = 0;
+        for a in &mut self.actions {
+            if a.result == ActionResult::Running {
+                a.result = ActionResult::Interrupted;
+                a.ended_at = Some(now);
+                a.detail = format!(
+                    "{} (interrupted: the daemon stopped during the action)",
+                    a.detail
+                )
+                .trim_start()
+                .to_owned();
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub fn next_action_id(&self) -> u64 {
+        self.actions.iter().map(|a| a.id).max().unwrap_or(0) + 1
+    }
+
+    pub fn push_action(&mut self, record: ActionRecord) {
+        self.actions.push(record);
+        if self.actions.len() > MAX_ACTIONS {
+            let excess = self.actions.len() - MAX_ACTIONS;
+            self.actions.drain(..excess);
+        }
+    }
+}
