@@ -15,6 +15,7 @@ use tracing::{error, info};
 
 use crate::config::{self, Config};
 use crate::engine::Engine;
+use crate::journal::{FileStore, Journal};
 use crate::metrics::Metrics;
 use crate::probes::Prober;
 use crate::server::{self, AppState};
@@ -82,7 +83,9 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
     let server_cancel = cancel.clone();
     let server = tokio::spawn(server::serve(listener, state.clone(), server_cancel));
     let (tx, rx) = mpsc::channel(1024);
-    let engine = tokio::spawn(Engine::new(config.clone(), metrics.clone(), status).run(rx));
+    let journal = Journal::open(FileStore::new(&config.journal.path), jiff::Timestamp::now()).await;
+    let engine = Engine::new(config.clone(), metrics.clone(), status, journal);
+    let engine = tokio::spawn(engine.run(rx, cancel.clone()));
     scheduler::spawn_all(&tracker, &cancel, config.clone(), prober, tx, metrics);
     tracker.close();
     state.scheduler_running.store(true, Ordering::Release);

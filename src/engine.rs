@@ -1,51 +1,234 @@
 //! The engine: the one task that consumes observations in order and moves them through the
-//! pipeline (metrics, status; scoring, incidents and policy plug in here).
+//! pipeline: metrics and status, scoring, incidents (and their journal), notifications.
+//! Its decisions are taken by the pure modules (`score`, `incident`); it does the IO.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
 
 use crate::check;
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::incident::Event;
+use crate::journal::{Journal, Store};
+use crate::level::Level;
+use crate::metrics::{LevelLabels, Metrics, ResultLabels, TargetLabels};
+use crate::postmortem;
 use crate::probes::{Observation, Outcome};
+use crate::score::Scorer;
 use crate::status::StatusBoard;
 
-/// What the engine needs, shared with the HTTP server.
-pub struct Engine {
+/// How often incidents are checked for the end of their green period and for breaches.
+const TICK: Duration = Duration::from_secs(1);
+
+pub struct Engine<S> {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<StatusBoard>,
+    pub scorer: Scorer,
+    pub journal: Journal<S>,
     /// Collects the first result of every probe, printed once as a table on stdout so whoever
     /// started the daemon sees real results at once.
-    pub first_round: Option<FirstRound>,
+    first_round: Option<BTreeMap<Arc<str>, Observation>>,
+    /// The probe ids of each incident key (group or target).
+    keys: BTreeMap<String, Vec<String>>,
+    /// Incident events for the notifier.
+    events: Option<mpsc::Sender<Event>>,
+    dirty: bool,
 }
 
-/// The first result of each probe, until every enabled probe has reported once.
-#[derive(Default)]
-pub struct FirstRound {
-    seen: BTreeMap<Arc<str>, Observation>,
-}
-
-impl Engine {
-    pub fn new(config: Arc<Config>, metrics: Arc<Metrics>, status: Arc<StatusBoard>) -> Self {
-        Engine {
+impl<S: Store> Engine<S> {
+    pub fn new(
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        status: Arc<StatusBoard>,
+        journal: Journal<S>,
+    ) -> Self {
+        let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in config.enabled_probes() {
+            keys.entry(p.incident_key().to_owned())
+                .or_default()
+                .push(p.id.clone());
+        }
+        let engine = Engine {
+            keys,
             config,
             metrics,
             status,
-            first_round: Some(FirstRound::default()),
+            scorer: Scorer::default(),
+            journal,
+            first_round: Some(BTreeMap::new()),
+            events: None,
+            dirty: false,
+        };
+        engine.publish();
+        engine
+    }
+
+    /// Sends incident events to `tx` (the notifier) as they happen.
+    pub fn with_events(mut self, tx: mpsc::Sender<Event>) -> Self {
+        self.events = Some(tx);
+        self
+    }
+
+    /// Does not print the first-round table (tests, `--quiet`).
+    pub fn without_table(mut self) -> Self {
+        self.first_round = None;
+        self
+    }
+
+    /// Handles one observation (its `at` is the time used for scoring and incidents).
+    pub fn handle(&mut self, obs: &Observation) {
+        self.metrics.observe(obs);
+        self.print_first_round(obs);
+        let Some(probe) = self.config.probe(&obs.probe) else {
+            return;
+        };
+        let damping = self.config.damping(probe);
+        let change = self.scorer.step(probe, &damping, obs);
+        let (level, reason) = self
+            .scorer
+            .get(&probe.id)
+            .map(|s| (s.level, s.reason.clone()))
+            .unwrap_or((Level::Ok, "ok".into()));
+        let previous = self.status.record(obs, level, &reason);
+        log_observation(obs, previous);
+        let key = probe.incident_key();
+        if let Some(change) = &change {
+            info!(
+                probe = %change.probe, key = %change.key, from = %change.from, to = %change.to,
+                reason = %change.reason, "level changed"
+            );
+        } else if !self.journal.doc.incidents.open.contains_key(key) {
+            // Nothing changed and no incident to keep up to date (the common, cheap case).
+            return;
+        }
+        // An open incident is reconciled with every result, so one carried over a restart
+        // (when the scores start again from ok) still goes green and resolves.
+        let probes_of_key = self.keys.get(key).map(Vec::as_slice).unwrap_or_default();
+        let (key_level, key_reason) = self.scorer.key_level(probes_of_key);
+        self.metrics
+            .target_level
+            .get_or_create(&TargetLabels {
+                target: key.to_owned(),
+            })
+            .set(key_level.gauge_value());
+        let events = self.journal.doc.incidents.on_level(
+            key,
+            key_level,
+            &key_reason,
+            &obs.detail,
+            obs.at,
+            &self.config.incidents,
+        );
+        let green_started = self
+            .journal
+            .doc
+            .incidents
+            .open
+            .get(key)
+            .is_some_and(|i| i.green_since == Some(obs.at));
+        if green_started {
+            self.dirty = true;
+        }
+        self.apply(events);
+    }
+
+    /// Resolves incidents whose green period is over, marks breached ones.
+    pub fn tick(&mut self, now: jiff::Timestamp) {
+        let events = self.journal.doc.incidents.tick(now, &self.config.incidents);
+        self.apply(events);
+    }
+
+    fn apply(&mut self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        for event in events {
+            match &event {
+                Event::Opened(i) => {
+                    warn!(incident = %i.id, level = %i.level, reason = %i.reason, "incident opened")
+                }
+                Event::Escalated { incident, from } => {
+                    warn!(incident = %incident.id, from = %from, to = %incident.level, reason = %incident.reason, "incident escalated")
+                }
+                Event::Breached(i) => {
+                    warn!(incident = %i.id, level = %i.peak, "incident past its response target")
+                }
+                Event::Resolved(i) => {
+                    info!(incident = %i.id, minutes = i.duration(jiff::Timestamp::now()).as_secs() / 60, "incident resolved");
+                    self.write_postmortem(&i.id);
+                }
+            }
+            if let Some(tx) = &self.events
+                && tx.try_send(event).is_err()
+            {
+                warn!("notification queue full: an incident event was not sent");
+            }
+        }
+        self.dirty = true;
+        self.publish();
+    }
+
+    fn write_postmortem(&mut self, id: &str) {
+        let actions: Vec<_> = self
+            .journal
+            .doc
+            .actions
+            .iter()
+            .filter(|a| a.incident.as_deref() == Some(id))
+            .cloned()
+            .collect();
+        let tz = self
+            .config
+            .policy
+            .timezone
+            .as_deref()
+            .and_then(|n| jiff::tz::TimeZone::get(n).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        if let Some(inc) = self.journal.doc.incidents.recent_mut(id) {
+            inc.postmortem = Some(postmortem::draft(inc, &actions, &tz));
         }
     }
 
-    /// Handles one observation.
-    pub fn handle(&mut self, obs: &Observation) {
-        self.print_first_round(obs);
-        self.metrics.observe(obs);
-        let previous = self.status.snapshot_one(&obs.probe).map(|s| s.outcome);
-        self.status.record(obs);
-        log_observation(obs, previous);
+    /// Updates the status board and the incident gauges.
+    fn publish(&self) {
+        let incidents = &self.journal.doc.incidents;
+        self.status.set_incidents(incidents);
+        let by_level = incidents.open_by_level();
+        for level in [Level::P1, Level::P2, Level::P3, Level::P4] {
+            let n = by_level.get(&level).copied().unwrap_or(0);
+            self.metrics
+                .incidents_open
+                .get_or_create(&LevelLabels {
+                    level: level.as_str(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Saves the journal if something changed. A failed write is loud (log + metric).
+    pub async fn persist(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        let result = match self.journal.save().await {
+            Ok(()) => {
+                self.dirty = false;
+                "ok"
+            }
+            Err(e) => {
+                error!(error = %e, "cannot write the journal");
+                "error"
+            }
+        };
+        self.metrics
+            .journal_writes_total
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     fn print_first_round(&mut self, obs: &Observation) {
@@ -53,26 +236,36 @@ impl Engine {
             return;
         };
         round
-            .seen
             .entry(obs.probe.clone())
             .or_insert_with(|| obs.clone());
-        if round.seen.len() < self.config.enabled_probes().count() {
+        if round.len() < self.config.enabled_probes().count() {
             return;
         }
         let in_order: Vec<Observation> = self
             .config
             .enabled_probes()
-            .filter_map(|p| round.seen.get(p.id.as_str()).cloned())
+            .filter_map(|p| round.get(p.id.as_str()).cloned())
             .collect();
         println!("{}", check::render_table(&self.config, &in_order));
         self.first_round = None;
     }
 
-    /// Consumes observations until every sender is gone.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Observation>) {
-        while let Some(obs) = rx.recv().await {
-            self.handle(&obs);
+    /// Consumes observations until every sender is gone or `cancel` fires, then saves.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Observation>, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                obs = rx.recv() => match obs {
+                    Some(o) => self.handle(&o),
+                    None => break,
+                },
+                _ = tick.tick() => self.tick(jiff::Timestamp::now()),
+                _ = cancel.cancelled() => break,
+            }
+            self.persist().await;
         }
+        self.persist().await;
     }
 }
 

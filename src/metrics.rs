@@ -69,6 +69,16 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TargetLabels {
+    pub target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LevelLabels {
+    pub level: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: &'static str,
 }
@@ -83,6 +93,9 @@ pub struct Metrics {
     pub probe_runs_total: Family<RunLabels, Counter>,
     pub schedule_lateness_seconds: Histogram,
     pub config_reload_total: Family<ResultLabels, Counter>,
+    pub target_level: Family<TargetLabels, Gauge>,
+    pub incidents_open: Family<LevelLabels, Gauge>,
+    pub journal_writes_total: Family<ResultLabels, Counter>,
     gauges: HashMap<GaugeName, Family<Vec<(String, String)>, FloatGauge>>,
 }
 
@@ -123,6 +136,27 @@ impl Metrics {
             "Configuration reloads by result (applied, invalid)",
             config_reload_total.clone(),
         );
+        let target_level = Family::<TargetLabels, Gauge>::default();
+        ours.register(
+            "target_level",
+            "Current level of each target or group: 0 ok, 1 P4, 2 P3, 3 P2, 4 P1",
+            target_level.clone(),
+        );
+        let incidents_open = Family::<LevelLabels, Gauge>::default();
+        for level in ["P1", "P2", "P3", "P4"] {
+            incidents_open.get_or_create(&LevelLabels { level }).set(0);
+        }
+        ours.register(
+            "incidents_open",
+            "Open incidents by current level",
+            incidents_open.clone(),
+        );
+        let journal_writes_total = Family::<ResultLabels, Counter>::default();
+        ours.register(
+            "journal_writes",
+            "Journal writes by result (ok, error)",
+            journal_writes_total.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -144,6 +178,9 @@ impl Metrics {
             probe_runs_total,
             schedule_lateness_seconds,
             config_reload_total,
+            target_level,
+            incidents_open,
+            journal_writes_total,
             gauges,
         }
     }

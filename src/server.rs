@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::incident::Incident;
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::status::{ProbeStatus, StatusBoard};
 
@@ -33,6 +34,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
+        .route("/incidents", get(incidents))
+        .route("/incidents/{id}", get(incident))
+        .route("/incidents/{id}/postmortem", get(postmortem))
         .with_state(state)
 }
 
@@ -84,4 +88,41 @@ async fn status(State(s): State<Arc<AppState>>) -> Json<StatusPage> {
         mode: config.policy.mode.as_str(),
         probes: s.status.snapshot(),
     })
+}
+
+#[derive(Serialize)]
+struct IncidentList {
+    open: Vec<Incident>,
+    recent: Vec<Incident>,
+}
+
+async fn incidents(State(s): State<Arc<AppState>>) -> Json<IncidentList> {
+    let all = s.status.incidents();
+    Json(IncidentList {
+        open: all.open.into_values().collect(),
+        recent: all.recent.into_iter().collect(),
+    })
+}
+
+/// Ids are matched against known incidents only; nothing from the path reaches a file system.
+async fn incident(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match s.status.incidents().find(&id) {
+        Some(i) => Json(i.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such incident\n").into_response(),
+    }
+}
+
+async fn postmortem(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let all = s.status.incidents();
+    match all.find(&id).map(|i| i.postmortem.clone()) {
+        Some(Some(md)) => {
+            ([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], md).into_response()
+        }
+        Some(None) => (
+            StatusCode::NOT_FOUND,
+            "the incident is not resolved yet: no post-mortem draft\n",
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such incident\n").into_response(),
+    }
 }

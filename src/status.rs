@@ -1,10 +1,14 @@
-//! The last observation of every probe, as `/status` and `astreinte check` show it.
+//! What the daemon shows of itself: the last result and level of every probe, and the
+//! incidents, as `/status`, `/incidents` and `astreinte check` read them. The engine writes,
+//! the HTTP handlers read.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use serde::Serialize;
 
+use crate::incident::Incidents;
+use crate::level::Level;
 use crate::probes::{Observation, Outcome};
 
 /// One probe's latest result.
@@ -21,6 +25,9 @@ pub struct ProbeStatus {
     pub detail: String,
     pub latency_ms: f64,
     pub at: jiff::Timestamp,
+    /// The damped level (after flap damping), and its reason.
+    pub level: Level,
+    pub level_reason: String,
 }
 
 impl From<&Observation> for ProbeStatus {
@@ -38,27 +45,33 @@ impl From<&Observation> for ProbeStatus {
             detail: o.detail.clone(),
             latency_ms: o.latency.as_secs_f64() * 1000.0,
             at: o.at,
+            level: Level::Ok,
+            level_reason: "ok".into(),
         }
     }
 }
 
-/// The part of a status the engine compares between runs.
-#[derive(Debug, Clone, Copy)]
-pub struct ProbeStatusSummary {
-    pub outcome: &'static str,
-}
-
-/// Latest status per probe id.
+/// Latest status per probe id, and the incidents.
 #[derive(Default)]
 pub struct StatusBoard {
     probes: RwLock<BTreeMap<String, ProbeStatus>>,
+    incidents: RwLock<Incidents>,
 }
 
 impl StatusBoard {
-    pub fn record(&self, o: &Observation) {
-        let status = ProbeStatus::from(o);
+    /// Records a result with the probe's current level; returns the previous outcome label.
+    pub fn record(
+        &self,
+        o: &Observation,
+        level: Level,
+        level_reason: &str,
+    ) -> Option<&'static str> {
+        let mut status = ProbeStatus::from(o);
+        status.level = level;
+        status.level_reason = level_reason.to_owned();
         let mut map = self.probes.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(status.probe.clone(), status);
+        map.insert(status.probe.clone(), status)
+            .map(|previous| previous.outcome)
     }
 
     /// Drops probes that are no longer configured (after a reload).
@@ -67,15 +80,20 @@ impl StatusBoard {
         map.retain(|k, _| ids.contains(&k.as_str()));
     }
 
-    /// The outcome label last recorded for a probe.
-    pub fn snapshot_one(&self, probe: &str) -> Option<ProbeStatusSummary> {
-        let map = self.probes.read().unwrap_or_else(|e| e.into_inner());
-        map.get(probe)
-            .map(|s| ProbeStatusSummary { outcome: s.outcome })
-    }
-
     pub fn snapshot(&self) -> Vec<ProbeStatus> {
         let map = self.probes.read().unwrap_or_else(|e| e.into_inner());
         map.values().cloned().collect()
+    }
+
+    pub fn set_incidents(&self, incidents: &Incidents) {
+        let mut i = self.incidents.write().unwrap_or_else(|e| e.into_inner());
+        i.clone_from(incidents);
+    }
+
+    pub fn incidents(&self) -> Incidents {
+        self.incidents
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

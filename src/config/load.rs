@@ -93,7 +93,7 @@ fn assemble<P: figment::Provider>(
     let probes_file: Option<ProbesFile> = extract(
         &probes_name,
         probes,
-        &["server", "defaults", "incidents"],
+        &["server", "defaults", "incidents", "journal"],
         &mut problems,
     );
     let rem_file: Option<RemediationsFile> =
@@ -106,6 +106,7 @@ fn assemble<P: figment::Provider>(
         server: p.server,
         defaults: p.defaults,
         incidents: p.incidents,
+        journal: p.journal,
         probes: p.probes,
         policy: r.policy,
         rules: r.rules,

@@ -36,6 +36,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub defaults: Defaults,
     pub incidents: IncidentSettings,
+    pub journal: JournalConfig,
     pub probes: Vec<ProbeConfig>,
     pub policy: PolicyConfig,
     pub rules: Vec<RuleConfig>,
@@ -51,6 +52,8 @@ pub struct ProbesFile {
     pub defaults: Defaults,
     #[serde(default)]
     pub incidents: IncidentSettings,
+    #[serde(default)]
+    pub journal: JournalConfig,
     #[serde(default, rename = "probe")]
     pub probes: Vec<ProbeConfig>,
 }
@@ -82,6 +85,26 @@ impl Default for ServerConfig {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 9464))
+}
+
+/// Where the journal (actions, incidents, budgets) is kept in local mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    #[serde(default = "default_journal_path")]
+    pub path: PathBuf,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            path: default_journal_path(),
+        }
+    }
+}
+
+fn default_journal_path() -> PathBuf {
+    PathBuf::from("state/journal.json")
 }
 
 /// Values a probe takes when it does not set its own.

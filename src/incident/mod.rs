@@ -41,6 +41,9 @@ pub struct Incident {
     #[serde(default)]
     pub attached_to: Option<String>,
     pub timeline: Vec<Entry>,
+    /// The post-mortem draft, written when it resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postmortem: Option<String>,
 }
 
 impl Incident {
@@ -107,6 +110,7 @@ impl Incidents {
                 breached: false,
                 attached_to: None,
                 timeline: vec![],
+                postmortem: None,
             };
             inc.push(
                 now,
@@ -212,6 +216,11 @@ impl Incidents {
             }
             None => false,
         }
+    }
+
+    /// A recently resolved incident by id, to attach its post-mortem.
+    pub fn recent_mut(&mut self, id: &str) -> Option<&mut Incident> {
+        self.recent.iter_mut().find(|i| i.id == id)
     }
 
     /// An open or recent incident by id.

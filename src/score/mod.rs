@@ -73,11 +73,10 @@ impl Scorer {
     }
 
     /// The level of an incident key: the worst level of the probes that share it.
-    pub fn key_level(&self, config: &Config, key: &str) -> (Level, String) {
-        config
-            .enabled_probes()
-            .filter(|p| p.incident_key() == key)
-            .filter_map(|p| self.probes.get(&p.id))
+    pub fn key_level(&self, probes_of_key: &[String]) -> (Level, String) {
+        probes_of_key
+            .iter()
+            .filter_map(|id| self.probes.get(id))
             .map(|s| (s.level, s.reason.clone()))
             .max_by_key(|(l, _)| *l)
             .unwrap_or((Level::Ok, "ok".into()))
@@ -196,13 +195,9 @@ pub fn damped(current: Level, history: &VecDeque<(Level, String)>, d: &Damping) 
         }
     }
     let leave = d.leave_after.max(1) as usize;
-    let new = if target >= current {
-        target
-    } else if n >= leave && last(leave).all(|l| l < current) {
-        target
-    } else {
-        current
-    };
+    // Rising takes effect at once; falling only after `leave_after` results below (hysteresis).
+    let falls = n >= leave && last(leave).all(|l| l < current);
+    let new = if target >= current || falls { target } else { current };
     let reason = if new == Level::Ok {
         "ok".to_owned()
     } else if intermittent && new == Level::P2 {
