@@ -46,6 +46,7 @@ pub mod incident;
 pub mod journal;
 pub mod level;
 pub mod metrics;
+pub mod policy;
 pub mod postmortem;
 pub mod probes;
 pub mod scheduler;

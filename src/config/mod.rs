@@ -8,7 +8,7 @@ mod load;
 mod probe;
 mod rule;
 mod secret;
-mod validate;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -10,7 +10,7 @@ use crate::level::Level;
 
 /// Whether a rule (or the whole daemon) acts: `off`, `dry-run` (say what would be done) or
 /// `enforce`. The shipped default is `dry-run`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     Off,
@@ -40,6 +40,9 @@ pub struct PolicyConfig {
     /// Cap on actions across all rules.
     #[serde(default)]
     pub global_budget: Option<Budget>,
+    /// Cap on actions on one object (whatever the rule).
+    #[serde(default)]
+    pub target_budget: Option<Budget>,
     #[serde(default)]
     pub partition_guard: Option<PartitionGuard>,
     /// Objects rules may touch, as `namespace/kind/name` patterns (`*` matches a segment).

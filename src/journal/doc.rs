@@ -68,6 +68,9 @@ pub struct ActionRecord {
     pub undo: Option<serde_json::Value>,
     #[serde(default)]
     pub undone: bool,
+    /// The verification after the action: `None` while pending (or not configured).
+    #[serde(default)]
+    pub verified: Option<bool>,
 }
 
 impl ActionRecord {

@@ -127,6 +127,7 @@ mod tests {
             detail: String::new(),
             undo: None,
             undone: false,
+            verified: None,
         }
     }
 

@@ -197,7 +197,11 @@ pub fn damped(current: Level, history: &VecDeque<(Level, String)>, d: &Damping) 
     let leave = d.leave_after.max(1) as usize;
     // Rising takes effect at once; falling only after `leave_after` results below (hysteresis).
     let falls = n >= leave && last(leave).all(|l| l < current);
-    let new = if target >= current || falls { target } else { current };
+    let new = if target >= current || falls {
+        target
+    } else {
+        current
+    };
     let reason = if new == Level::Ok {
         "ok".to_owned()
     } else if intermittent && new == Level::P2 {

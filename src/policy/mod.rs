@@ -1,0 +1,288 @@
+//! Policy (pure: no IO, the time is in the facts): whether a rule acts now. Each gate is a
+//! check that returns a named [`Hold`]; the first that holds wins, so a decision is always
+//! explained in one line: "hold restart rag-production/deployment/rag-api (rule
+//! api-restart): cooldown, 4m12s left".
+
+mod hold;
+mod window;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{Budget, Config, Mode, RuleConfig};
+use crate::journal::{ActionRecord, ActionResult};
+use crate::level::Level;
+
+pub use hold::Hold;
+pub use window::{contains as window_contains, local as local_time};
+
+/// What the policy decided for one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// Act, for real (`enforce`) or as a rehearsal (`dry-run`).
+    Act {
+        mode: Mode,
+    },
+    Hold(Hold),
+}
+
+impl Decision {
+    /// `act`, `dry_run` or `hold` (the `decision` label).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Act {
+                mode: Mode::Enforce,
+            } => "act",
+            Decision::Act { .. } => "dry_run",
+            Decision::Hold(_) => "hold",
+        }
+    }
+
+    /// The `reason` label: the hold's code, or `ok`.
+    pub fn reason(&self) -> &str {
+        match self {
+            Decision::Act { .. } => "ok",
+            Decision::Hold(h) => h.code(),
+        }
+    }
+
+    /// One line: "hold rollout_restart ns/deployment/api (rule api-restart): cooldown, 4m left".
+    pub fn explain(&self, rule: &RuleConfig) -> String {
+        let what = match rule.action.object() {
+            Some(o) => format!("{} {o}", rule.action.name()),
+            None => rule.action.name().to_owned(),
+        };
+        match self {
+            Decision::Act {
+                mode: Mode::Enforce,
+            } => format!("act: {what} (rule {})", rule.id),
+            Decision::Act { .. } => format!("dry-run: would {what} (rule {})", rule.id),
+            Decision::Hold(h) => format!("hold {what} (rule {}): {h}", rule.id),
+        }
+    }
+}
+
+/// The trigger's current state, as the engine measured it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerState {
+    pub level: Level,
+    pub reason: String,
+    /// Since when the level has been at least the rule's `min_level`.
+    pub since: Option<jiff::Timestamp>,
+}
+
+/// Everything a decision looks at. Gathered by the engine; nothing here does IO.
+#[derive(Debug, Clone)]
+pub struct Facts<'a> {
+    pub now: jiff::Timestamp,
+    pub trigger: TriggerState,
+    /// The rule was reached by escalation from a rule whose verification failed: its
+    /// `for` duration is waived (its level and every other gate still apply).
+    pub escalated: bool,
+    pub is_leader: bool,
+    /// Probes at P2 or worse, and probes watched (for the partition guard).
+    pub failing: usize,
+    pub total: usize,
+    /// Failing probes among the rule's `depends_on`.
+    pub failing_dependencies: Vec<String>,
+    pub journal_problem: Option<&'a str>,
+    pub actions: &'a [ActionRecord],
+    /// The open incident the rule would act for.
+    pub incident: Option<&'a str>,
+    /// The action's own precondition, checked by its actuator beforehand.
+    pub precondition: Result<(), Hold>,
+}
+
+/// The effective mode of a rule: the stricter of the global mode and its own.
+pub fn effective_mode(config: &Config, rule: &RuleConfig) -> Mode {
+    rule.mode
+        .map_or(config.policy.mode, |m| m.min(config.policy.mode))
+}
+
+/// Decides for one rule.
+pub fn decide(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Decision {
+    match gates(config, rule, f) {
+        Ok(mode) => Decision::Act { mode },
+        Err(hold) => Decision::Hold(hold),
+    }
+}
+
+fn gates(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<Mode, Hold> {
+    let mode = effective_mode(config, rule);
+    if mode == Mode::Off {
+        return Err(Hold::ModeOff);
+    }
+    let t = &rule.trigger;
+    let reason_matches = t.reasons.is_empty() || t.reasons.iter().any(|r| *r == f.trigger.reason);
+    if f.trigger.level < t.min_level || !reason_matches {
+        return Err(Hold::NotTriggered {
+            level: format!("{} {}", f.trigger.level, f.trigger.reason),
+        });
+    }
+    if let (Some(hold_for), false) = (t.for_, f.escalated) {
+        let held = f
+            .trigger
+            .since
+            .map_or(Duration::ZERO, |s| f.now.duration_since(s).unsigned_abs());
+        if held < hold_for {
+            return Err(Hold::TooEarly {
+                left: hold_for - held,
+            });
+        }
+    }
+    check_window(config, rule, f.now)?;
+    if let Some(object) = rule.action.object()
+        && !config.policy.allow.is_empty()
+        && !config
+            .policy
+            .allow
+            .iter()
+            .any(|p| crate::config::validate::allow_matches(p, &object))
+    {
+        return Err(Hold::NotAllowed { object });
+    }
+    if !f.is_leader {
+        return Err(Hold::NotLeader);
+    }
+    if let Some(p) = f.journal_problem {
+        return Err(Hold::JournalUnavailable {
+            detail: p.to_owned(),
+        });
+    }
+    if let Some(g) = &config.policy.partition_guard
+        && f.total >= g.min_targets
+        && f.failing as f64 >= g.max_failing_ratio * f.total as f64
+    {
+        return Err(Hold::PartitionSuspected {
+            failing: f.failing,
+            total: f.total,
+        });
+    }
+    if let Some(dep) = f.failing_dependencies.first() {
+        return Err(Hold::DependencyDown { probe: dep.clone() });
+    }
+    let mine: Vec<&ActionRecord> = f
+        .actions
+        .iter()
+        .filter(|a| a.rule == rule.id && counted(a, mode))
+        .collect();
+    if mine.iter().any(|a| {
+        a.result == ActionResult::Running
+            || (a.result == ActionResult::Succeeded
+                && a.verified.is_none()
+                && rule.verify.is_some())
+    }) {
+        return Err(Hold::InFlight);
+    }
+    if let Some(incident) = f.incident
+        && mine
+            .iter()
+            .any(|a| a.incident.as_deref() == Some(incident) && !worked(a))
+    {
+        return Err(Hold::AlreadyTried);
+    }
+    check_budgets(config, rule, f, mode)?;
+    if let Some(cooldown) = rule.cooldown
+        && let Some(last) = mine.iter().map(|a| a.started_at).max()
+    {
+        let since = f.now.duration_since(last).unsigned_abs();
+        if since < cooldown {
+            return Err(Hold::Cooldown {
+                left: cooldown - since,
+            });
+        }
+    }
+    f.precondition.clone()?;
+    Ok(mode)
+}
+
+/// Whether a past action counts in this mode: real ones always; rehearsals only in dry-run,
+/// so that a rehearsal shows the budgets and cooldowns enforce would meet.
+fn counted(a: &ActionRecord, mode: Mode) -> bool {
+    a.counts() || mode == Mode::DryRun
+}
+
+/// An action that did its job (succeeded and verified, or nothing to verify).
+fn worked(a: &ActionRecord) -> bool {
+    a.result == ActionResult::Succeeded && a.verified != Some(false)
+}
+
+fn check_window(config: &Config, rule: &RuleConfig, now: jiff::Timestamp) -> Result<(), Hold> {
+    if rule.windows.is_empty() {
+        return Ok(());
+    }
+    let tz = config
+        .policy
+        .timezone
+        .as_deref()
+        .and_then(|n| jiff::tz::TimeZone::get(n).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    let (text, minute) = local_time(now, &tz);
+    if rule.windows.iter().any(|w| window_contains(w, minute)) {
+        Ok(())
+    } else {
+        Err(Hold::OutsideWindow { local_time: text })
+    }
+}
+
+fn check_budgets(
+    config: &Config,
+    rule: &RuleConfig,
+    f: &Facts<'_>,
+    mode: Mode,
+) -> Result<(), Hold> {
+    let within = |b: &Budget, a: &&ActionRecord| {
+        counted(a, mode) && f.now.duration_since(a.started_at).unsigned_abs() < b.per
+    };
+    let object = rule.action.object();
+    let scopes: [(&str, Option<&Budget>, &dyn Fn(&ActionRecord) -> bool); 3] = [
+        ("rule", rule.budget.as_ref(), &|a| a.rule == rule.id),
+        ("target", config.policy.target_budget.as_ref(), &|a| {
+            Some(&a.target) == object.as_ref()
+        }),
+        ("global", config.policy.global_budget.as_ref(), &|a| {
+            a.action != "page"
+        }),
+    ];
+    for (scope, budget, applies) in scopes {
+        let Some(b) = budget else { continue };
+        let used = f
+            .actions
+            .iter()
+            .filter(|a| applies(a))
+            .filter(|a| within(b, a))
+            .count();
+        if used >= b.max as usize {
+            return Err(Hold::BudgetExhausted {
+                scope: scope.to_owned(),
+                max: b.max,
+                per: b.per,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Actions of a rule still allowed in its budget window (for `astreinte_remediation_budget_remaining`).
+pub fn budget_remaining(
+    rule: &RuleConfig,
+    actions: &[ActionRecord],
+    now: jiff::Timestamp,
+    mode: Mode,
+) -> Option<u32> {
+    let b = rule.budget.as_ref()?;
+    let used = actions
+        .iter()
+        .filter(|a| a.rule == rule.id && counted(a, mode))
+        .filter(|a| now.duration_since(a.started_at).unsigned_abs() < b.per)
+        .count();
+    Some(
+        b.max
+            .saturating_sub(u32::try_from(used).unwrap_or(u32::MAX)),
+    )
+}
+
+#[cfg(test)]
+mod tests;
