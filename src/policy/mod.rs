@@ -115,7 +115,7 @@ fn gates(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<Mode, Hold
         return Err(Hold::ModeOff);
     }
     let t = &rule.trigger;
-    let reason_matches = t.reasons.is_empty() || t.reasons.iter().any(|r| *r == f.trigger.reason);
+    let reason_matches = t.reasons.is_empty() || t.reasons.contains(&f.trigger.reason);
     if f.trigger.level < t.min_level || !reason_matches {
         return Err(Hold::NotTriggered {
             level: format!("{} {}", f.trigger.level, f.trigger.reason),
@@ -237,7 +237,8 @@ fn check_budgets(
         counted(a, mode) && f.now.duration_since(a.started_at).unsigned_abs() < b.per
     };
     let object = rule.action.object();
-    let scopes: [(&str, Option<&Budget>, &dyn Fn(&ActionRecord) -> bool); 3] = [
+    type Applies<'r> = &'r dyn Fn(&ActionRecord) -> bool;
+    let scopes: [(&str, Option<&Budget>, Applies<'_>); 3] = [
         ("rule", rule.budget.as_ref(), &|a| a.rule == rule.id),
         ("target", config.policy.target_budget.as_ref(), &|a| {
             Some(&a.target) == object.as_ref()
