@@ -8,16 +8,18 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
+use crate::actuators::Actuators;
 use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::journal::{FileStore, Journal};
 use crate::metrics::Metrics;
 use crate::probes::Prober;
+use crate::remediation::Remediator;
 use crate::server::{self, AppState};
 use crate::status::StatusBoard;
 use crate::{check, scheduler, shutdown};
@@ -84,8 +86,18 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
     let server = tokio::spawn(server::serve(listener, state.clone(), server_cancel));
     let (tx, rx) = mpsc::channel(1024);
     let journal = Journal::open(FileStore::new(&config.journal.path), jiff::Timestamp::now()).await;
-    let engine = Engine::new(config.clone(), metrics.clone(), status, journal);
-    let engine = tokio::spawn(engine.run(rx, cancel.clone()));
+    // Local mode: one daemon, always the leader.
+    let (_leader_tx, leader) = watch::channel(true);
+    let (remediator, results) = Remediator::new(Actuators::new()?, prober.clone(), leader);
+    let engine = Engine::new(config.clone(), metrics.clone(), status, journal)
+        .with_remediation(remediator, results);
+    let action_deadline = config
+        .rules
+        .iter()
+        .map(|r| r.deadline())
+        .max()
+        .unwrap_or(Duration::ZERO);
+    let engine = tokio::spawn(engine.run(rx, cancel.clone(), action_deadline));
     scheduler::spawn_all(&tracker, &cancel, config.clone(), prober, tx, metrics);
     tracker.close();
     state.scheduler_running.store(true, Ordering::Release);
@@ -104,8 +116,9 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
         }
     };
     state.scheduler_running.store(false, Ordering::Release);
-    let stopped = tokio::time::timeout(STOP_DEADLINE, async {
-        tracker.wait().await;
+    // Probes stop at once; actions in flight get their own deadline to finish.
+    let stopped = tokio::time::timeout(STOP_DEADLINE + action_deadline, async {
+        let _ = tokio::time::timeout(STOP_DEADLINE, tracker.wait()).await;
         let _ = engine.await;
     })
     .await;

@@ -18,6 +18,7 @@ use crate::level::Level;
 use crate::metrics::{LevelLabels, Metrics, ResultLabels, TargetLabels};
 use crate::postmortem;
 use crate::probes::{Observation, Outcome};
+use crate::remediation::{Context, DecisionEntry, Remediator, TaskResult};
 use crate::score::Scorer;
 use crate::status::StatusBoard;
 
@@ -37,6 +38,8 @@ pub struct Engine<S> {
     keys: BTreeMap<String, Vec<String>>,
     /// Incident events for the notifier.
     events: Option<mpsc::Sender<Event>>,
+    /// Rules, actions and their results (absent for a probe-only engine).
+    remediation: Option<(Remediator, mpsc::Receiver<TaskResult>)>,
     dirty: bool,
 }
 
@@ -62,6 +65,7 @@ impl<S: Store> Engine<S> {
             journal,
             first_round: Some(BTreeMap::new()),
             events: None,
+            remediation: None,
             dirty: false,
         };
         engine.publish();
@@ -72,6 +76,99 @@ impl<S: Store> Engine<S> {
     pub fn with_events(mut self, tx: mpsc::Sender<Event>) -> Self {
         self.events = Some(tx);
         self
+    }
+
+    /// Enables remediation through `remediator` (whose results arrive on `results`).
+    pub fn with_remediation(
+        mut self,
+        remediator: Remediator,
+        results: mpsc::Receiver<TaskResult>,
+    ) -> Self {
+        self.remediation = Some((remediator, results));
+        self
+    }
+
+    /// The last decision of each rule.
+    pub fn decisions(&self) -> Vec<DecisionEntry> {
+        self.remediation
+            .as_ref()
+            .map(|(r, _)| r.last.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Puts every rule through the policy and starts the actions it allows, after their
+    /// journal entries are written. No entry, no action.
+    pub async fn remediate(&mut self, now: jiff::Timestamp) {
+        let Some((remediator, _)) = &mut self.remediation else {
+            return;
+        };
+        let mut events = vec![];
+        let mut cx = Context {
+            config: &self.config,
+            scorer: &self.scorer,
+            doc: &mut self.journal.doc,
+            journal_problem: self.journal.problem.as_deref(),
+            metrics: &self.metrics,
+            now,
+            events: &mut events,
+        };
+        let records = remediator.evaluate(&mut cx);
+        self.metrics.leader.set(i64::from(remediator.is_leader()));
+        self.status
+            .set_decisions(remediator.last.values().cloned().collect());
+        if !records.is_empty() || !events.is_empty() {
+            self.dirty = true;
+        }
+        if !records.is_empty() {
+            self.persist().await;
+            let Some((remediator, _)) = &mut self.remediation else {
+                return;
+            };
+            if self.dirty {
+                let mut cx = Context {
+                    config: &self.config,
+                    scorer: &self.scorer,
+                    doc: &mut self.journal.doc,
+                    journal_problem: self.journal.problem.as_deref(),
+                    metrics: &self.metrics,
+                    now,
+                    events: &mut events,
+                };
+                remediator.abandon(&mut cx, &records, "the journal entry could not be written");
+            } else {
+                remediator.start(&self.config, &self.journal.doc, &records);
+            }
+        }
+        self.apply(events);
+        self.publish();
+    }
+
+    /// Waits for the next action or verification result (never returns without remediation).
+    pub async fn next_task_result(&mut self) -> Option<TaskResult> {
+        next_result(&mut self.remediation).await
+    }
+
+    /// Records the result of an action or verification task.
+    pub fn on_task_result(&mut self, result: TaskResult, now: jiff::Timestamp) {
+        let Some((remediator, _)) = &mut self.remediation else {
+            return;
+        };
+        let mut events = vec![];
+        let mut cx = Context {
+            config: &self.config,
+            scorer: &self.scorer,
+            doc: &mut self.journal.doc,
+            journal_problem: self.journal.problem.as_deref(),
+            metrics: &self.metrics,
+            now,
+            events: &mut events,
+        };
+        remediator.on_result(&mut cx, result);
+        self.status
+            .set_decisions(remediator.last.values().cloned().collect());
+        self.dirty = true;
+        self.apply(events);
+        self.publish();
     }
 
     /// Does not print the first-round table (tests, `--quiet`).
@@ -147,6 +244,7 @@ impl<S: Store> Engine<S> {
         if events.is_empty() {
             return;
         }
+        self.dirty = true;
         for event in events {
             match &event {
                 Event::Opened(i) => {
@@ -161,7 +259,11 @@ impl<S: Store> Engine<S> {
                 Event::Resolved(i) => {
                     info!(incident = %i.id, minutes = i.duration(jiff::Timestamp::now()).as_secs() / 60, "incident resolved");
                     self.write_postmortem(&i.id);
+                    if let Some((r, _)) = &mut self.remediation {
+                        r.on_resolved(&self.config, &i.key);
+                    }
                 }
+                Event::Paged { text, .. } => warn!(page = %text, "paging the on-call"),
             }
             if let Some(tx) = &self.events
                 && tx.try_send(event).is_err()
@@ -250,8 +352,14 @@ impl<S: Store> Engine<S> {
         self.first_round = None;
     }
 
-    /// Consumes observations until every sender is gone or `cancel` fires, then saves.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Observation>, cancel: CancellationToken) {
+    /// Consumes observations until every sender is gone or `cancel` fires; then waits (up
+    /// to `action_deadline`) for actions in flight to finish and records them, and saves.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Observation>,
+        cancel: CancellationToken,
+        action_deadline: Duration,
+    ) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -260,12 +368,63 @@ impl<S: Store> Engine<S> {
                     Some(o) => self.handle(&o),
                     None => break,
                 },
-                _ = tick.tick() => self.tick(jiff::Timestamp::now()),
+                Some(result) = next_result(&mut self.remediation) => {
+                    self.on_task_result(result, jiff::Timestamp::now());
+                }
+                _ = tick.tick() => {
+                    let now = jiff::Timestamp::now();
+                    self.tick(now);
+                    self.remediate(now).await;
+                }
                 _ = cancel.cancelled() => break,
             }
             self.persist().await;
         }
+        self.finish_in_flight(action_deadline).await;
         self.persist().await;
+    }
+
+    /// Lets actions in flight finish (they are never cancelled halfway) and records them;
+    /// past the deadline they stay `Running` and the next start reads them as interrupted.
+    async fn finish_in_flight(&mut self, deadline: Duration) {
+        let Some((remediator, _)) = &self.remediation else {
+            return;
+        };
+        remediator.tracker.close();
+        let tracker = remediator.tracker.clone();
+        if tracker.is_empty() {
+            return;
+        }
+        info!(tasks = tracker.len(), "waiting for actions in flight");
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            tokio::select! {
+                Some(result) = next_result(&mut self.remediation) => {
+                    self.on_task_result(result, jiff::Timestamp::now());
+                    self.persist().await;
+                }
+                _ = tracker.wait() => {
+                    while let Some(result) = self.remediation.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
+                        self.on_task_result(result, jiff::Timestamp::now());
+                    }
+                    return;
+                }
+                _ = tokio::time::sleep_until(until) => {
+                    warn!("actions still running at the stop deadline: recorded as interrupted at the next start");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The next task result, or never when remediation is off.
+async fn next_result(
+    r: &mut Option<(Remediator, mpsc::Receiver<TaskResult>)>,
+) -> Option<TaskResult> {
+    match r {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -38,6 +38,7 @@
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
 //! | [`shutdown`], [`telemetry`] | signals; logs |
 
+pub mod actuators;
 pub mod app;
 pub mod check;
 pub mod config;
@@ -49,6 +50,7 @@ pub mod metrics;
 pub mod policy;
 pub mod postmortem;
 pub mod probes;
+pub mod remediation;
 pub mod scheduler;
 pub mod score;
 pub mod server;

@@ -79,6 +79,25 @@ pub struct LevelLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub rule: String,
+    pub decision: &'static str,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub rule: String,
+    pub action: String,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: &'static str,
 }
@@ -96,6 +115,10 @@ pub struct Metrics {
     pub target_level: Family<TargetLabels, Gauge>,
     pub incidents_open: Family<LevelLabels, Gauge>,
     pub journal_writes_total: Family<ResultLabels, Counter>,
+    pub remediation_decisions_total: Family<DecisionLabels, Counter>,
+    pub remediation_actions_total: Family<ActionLabels, Counter>,
+    pub remediation_budget_remaining: Family<RuleLabels, Gauge>,
+    pub leader: Gauge,
     gauges: HashMap<GaugeName, Family<Vec<(String, String)>, FloatGauge>>,
 }
 
@@ -157,6 +180,30 @@ impl Metrics {
             "Journal writes by result (ok, error)",
             journal_writes_total.clone(),
         );
+        let remediation_decisions_total = Family::<DecisionLabels, Counter>::default();
+        ours.register(
+            "remediation_decisions",
+            "Remediation decisions by rule, decision (act, dry_run, hold) and reason, counted when a rule's decision changes",
+            remediation_decisions_total.clone(),
+        );
+        let remediation_actions_total = Family::<ActionLabels, Counter>::default();
+        ours.register(
+            "remediation_actions",
+            "Remediation actions by rule, action and result (succeeded, rehearsed, failed, deadline…)",
+            remediation_actions_total.clone(),
+        );
+        let remediation_budget_remaining = Family::<RuleLabels, Gauge>::default();
+        ours.register(
+            "remediation_budget_remaining",
+            "Actions a rule may still take in its budget window",
+            remediation_budget_remaining.clone(),
+        );
+        let leader = Gauge::default();
+        ours.register(
+            "leader",
+            "Whether this replica holds the leader Lease and may remediate (1) or not (0)",
+            leader.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -181,6 +228,10 @@ impl Metrics {
             target_level,
             incidents_open,
             journal_writes_total,
+            remediation_decisions_total,
+            remediation_actions_total,
+            remediation_budget_remaining,
+            leader,
             gauges,
         }
     }
@@ -207,6 +258,34 @@ impl Metrics {
                 family.get_or_create(&m.labels).set(m.value);
             }
         }
+    }
+
+    pub fn decision(&self, rule: &str, decision: &'static str, reason: &str) {
+        self.remediation_decisions_total
+            .get_or_create(&DecisionLabels {
+                rule: rule.to_owned(),
+                decision,
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn action(&self, rule: &str, action: &str, result: &'static str) {
+        self.remediation_actions_total
+            .get_or_create(&ActionLabels {
+                rule: rule.to_owned(),
+                action: action.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    pub fn budget_remaining(&self, rule: &str, remaining: u32) {
+        self.remediation_budget_remaining
+            .get_or_create(&RuleLabels {
+                rule: rule.to_owned(),
+            })
+            .set(i64::from(remaining));
     }
 
     /// The exposition in OpenMetrics text format.

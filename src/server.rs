@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::incident::Incident;
 use crate::metrics::{CONTENT_TYPE, Metrics};
+use crate::remediation::DecisionEntry;
 use crate::status::{ProbeStatus, StatusBoard};
 
 /// What the handlers read.
@@ -34,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
+        .route("/decisions", get(decisions))
         .route("/incidents", get(incidents))
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/postmortem", get(postmortem))
@@ -88,6 +90,10 @@ async fn status(State(s): State<Arc<AppState>>) -> Json<StatusPage> {
         mode: config.policy.mode.as_str(),
         probes: s.status.snapshot(),
     })
+}
+
+async fn decisions(State(s): State<Arc<AppState>>) -> Json<Vec<DecisionEntry>> {
+    Json(s.status.decisions())
 }
 
 #[derive(Serialize)]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::incident::Incidents;
 use crate::level::Level;
 use crate::probes::{Observation, Outcome};
+use crate::remediation::DecisionEntry;
 
 /// One probe's latest result.
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +57,7 @@ impl From<&Observation> for ProbeStatus {
 pub struct StatusBoard {
     probes: RwLock<BTreeMap<String, ProbeStatus>>,
     incidents: RwLock<Incidents>,
+    decisions: RwLock<Vec<DecisionEntry>>,
 }
 
 impl StatusBoard {
@@ -88,6 +90,18 @@ impl StatusBoard {
     pub fn set_incidents(&self, incidents: &Incidents) {
         let mut i = self.incidents.write().unwrap_or_else(|e| e.into_inner());
         i.clone_from(incidents);
+    }
+
+    pub fn set_decisions(&self, decisions: Vec<DecisionEntry>) {
+        *self.decisions.write().unwrap_or_else(|e| e.into_inner()) = decisions;
+    }
+
+    /// The last decision of every rule.
+    pub fn decisions(&self) -> Vec<DecisionEntry> {
+        self.decisions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn incidents(&self) -> Incidents {

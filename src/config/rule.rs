@@ -89,6 +89,9 @@ pub struct RuleConfig {
     pub cooldown: Option<Duration>,
     #[serde(default)]
     pub verify: Option<Verify>,
+    /// How long the action itself may take (a rollout included); default 5 minutes.
+    #[serde(default, with = "humantime_serde::option")]
+    pub deadline: Option<Duration>,
     /// The next rule to try when verification fails, or `page`.
     #[serde(default)]
     pub escalate: Option<String>,
@@ -97,6 +100,12 @@ pub struct RuleConfig {
     /// Probes this rule's target depends on; while one fails the rule holds (`dependency_down`).
     #[serde(default)]
     pub depends_on: Vec<String>,
+}
+
+impl RuleConfig {
+    pub fn deadline(&self) -> Duration {
+        self.deadline.unwrap_or(Duration::from_secs(300))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -68,9 +68,17 @@ impl Incident {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Opened(Incident),
-    Escalated { incident: Incident, from: Level },
+    Escalated {
+        incident: Incident,
+        from: Level,
+    },
     Breached(Incident),
     Resolved(Incident),
+    /// A rule paged (escalation ended, or the partition guard tripped).
+    Paged {
+        incident: Option<Incident>,
+        text: String,
+    },
 }
 
 /// Open incidents by key, and the recently resolved ones.

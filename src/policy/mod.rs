@@ -17,6 +17,9 @@ use crate::level::Level;
 pub use hold::Hold;
 pub use window::{contains as window_contains, local as local_time};
 
+/// The cooldown of a rule that does not set one.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
+
 /// What the policy decided for one rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
@@ -184,9 +187,9 @@ fn gates(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<Mode, Hold
         return Err(Hold::AlreadyTried);
     }
     check_budgets(config, rule, f, mode)?;
-    if let Some(cooldown) = rule.cooldown
-        && let Some(last) = mine.iter().map(|a| a.started_at).max()
-    {
+    // A rule without a cooldown still waits between two actions: no tight loops.
+    let cooldown = rule.cooldown.unwrap_or(DEFAULT_COOLDOWN);
+    if let Some(last) = mine.iter().map(|a| a.started_at).max() {
         let since = f.now.duration_since(last).unsigned_abs();
         if since < cooldown {
             return Err(Hold::Cooldown {

@@ -41,6 +41,8 @@ pub struct ProbeScore {
     baseline: Baseline,
     /// When the current run of `no_leader` results started.
     no_leader_since: Option<jiff::Timestamp>,
+    /// For each level up to the current one: since when the level has been at least that.
+    pub at_least: BTreeMap<Level, jiff::Timestamp>,
 }
 
 impl ProbeScore {
@@ -52,6 +54,7 @@ impl ProbeScore {
             since: at,
             baseline: Baseline::default(),
             no_leader_since: None,
+            at_least: BTreeMap::new(),
         }
     }
 }
@@ -80,6 +83,28 @@ impl Scorer {
             .map(|s| (s.level, s.reason.clone()))
             .max_by_key(|(l, _)| *l)
             .unwrap_or((Level::Ok, "ok".into()))
+    }
+
+    /// The worst level among `probe_ids`, its reason, and since when they have been at least
+    /// `min` (the earliest of the probes at that level).
+    pub fn trigger_state(
+        &self,
+        probe_ids: &[String],
+        min: Level,
+    ) -> (Level, String, Option<jiff::Timestamp>) {
+        let (level, reason) = self.key_level(probe_ids);
+        let since = probe_ids
+            .iter()
+            .filter_map(|id| self.probes.get(id))
+            .filter_map(|s| s.at_least.get(&min).copied())
+            .min();
+        (level, reason, since)
+    }
+
+    /// How many probes are at `min` or worse, and how many are scored.
+    pub fn failing(&self, min: Level) -> (usize, usize) {
+        let failing = self.probes.values().filter(|s| s.level >= min).count();
+        (failing, self.probes.len())
     }
 
     /// Scores one observation; returns the change of the probe's level, if any.
@@ -118,6 +143,12 @@ impl Scorer {
             detail: obs.detail.clone(),
             at: obs.at,
         };
+        state.at_least.retain(|l, _| *l <= level);
+        for l in [Level::P4, Level::P3, Level::P2, Level::P1] {
+            if l <= level {
+                state.at_least.entry(l).or_insert(obs.at);
+            }
+        }
         state.level = level;
         state.reason = reason;
         state.since = obs.at;

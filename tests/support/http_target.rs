@@ -17,12 +17,17 @@ pub struct HttpTarget {
     pub addr: SocketAddr,
     /// The status `/switchable` answers (tests flip it to simulate an outage).
     pub status: Arc<AtomicU16>,
+    /// Calls to `POST /admin/recover` (sets `/switchable` back to 200) and `/admin/noop`.
+    pub admin_calls: Arc<std::sync::atomic::AtomicUsize>,
     cancel: CancellationToken,
 }
 
 impl HttpTarget {
     pub async fn start() -> HttpTarget {
         let status = Arc::new(AtomicU16::new(200));
+        let admin_calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (st, calls) = (status.clone(), admin_calls.clone());
+        let calls2 = admin_calls.clone();
         let app = Router::new()
             .route("/ok", get(|| async { "ok: all good\n" }))
             .route(
@@ -58,6 +63,32 @@ impl HttpTarget {
                 }),
             )
             .route("/switchable", get(switchable))
+            .route(
+                "/admin/recover",
+                axum::routing::post(move |headers: axum::http::HeaderMap| {
+                    let (st, calls) = (st.clone(), calls.clone());
+                    async move {
+                        if headers.get("authorization").and_then(|v| v.to_str().ok())
+                            != Some("Bearer hcloud-token")
+                        {
+                            return StatusCode::UNAUTHORIZED;
+                        }
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        st.store(200, Ordering::SeqCst);
+                        StatusCode::OK
+                    }
+                }),
+            )
+            .route(
+                "/admin/noop",
+                axum::routing::post(move || {
+                    let calls = calls2.clone();
+                    async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        StatusCode::OK
+                    }
+                }),
+            )
             .with_state(status.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -72,6 +103,7 @@ impl HttpTarget {
         HttpTarget {
             addr,
             status,
+            admin_calls,
             cancel,
         }
     }

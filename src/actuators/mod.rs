@@ -1,0 +1,177 @@
+//! Actuators: how each action of `remediations.toml` is carried out (DESIGN.md §7), one file
+//! per family. Every action runs under a deadline, retries only transient errors, and returns
+//! what it changed (for undo) or a classified error.
+
+mod http;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::ActionSpec;
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionOutcome {
+    /// A sentence for the journal and the timeline.
+    pub detail: String,
+    /// What to restore on undo (previous replicas, previous ConfigMap values…).
+    pub undo: Option<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("deadline of {0:?} reached")]
+    Deadline(Duration),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("not available here: {0}")]
+    Unavailable(String),
+}
+
+impl ActionError {
+    /// The bounded code used as the `result` label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActionError::Deadline(_) => "deadline",
+            ActionError::Refused(_) => "refused",
+            ActionError::Failed(_) => "failed",
+            ActionError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// The clients actions use, built once.
+#[derive(Clone)]
+pub struct Actuators {
+    http: reqwest::Client,
+}
+
+impl Actuators {
+    pub fn new() -> Result<Self, ActionError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("astreinte/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ActionError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Actuators { http })
+    }
+
+    /// Runs `action` to completion or until `deadline`.
+    pub async fn run(
+        &self,
+        action: &ActionSpec,
+        deadline: Duration,
+    ) -> Result<ActionOutcome, ActionError> {
+        let work = async {
+            match action {
+                ActionSpec::Http {
+                    method,
+                    url,
+                    body,
+                    token,
+                } => http::call(&self.http, method, url, body.as_deref(), token.as_ref()).await,
+                ActionSpec::Page { message } => Ok(ActionOutcome {
+                    detail: message
+                        .clone()
+                        .unwrap_or_else(|| "paged the on-call".into()),
+                    undo: None,
+                }),
+                other => Err(ActionError::Unavailable(format!(
+                    "{} needs a Kubernetes or Patroni client that this daemon does not have",
+                    other.name()
+                ))),
+            }
+        };
+        tokio::time::timeout(deadline, work)
+            .await
+            .map_err(|_| ActionError::Deadline(deadline))?
+    }
+
+    /// What the action would do, for dry-run logs, Events and timelines.
+    pub fn describe(action: &ActionSpec) -> String {
+        match action {
+            ActionSpec::RolloutRestart {
+                namespace,
+                deployment,
+            } => format!(
+                "kubectl rollout restart deployment/{deployment} -n {namespace} (annotation kubectl.kubernetes.io/restartedAt), then wait for the rollout"
+            ),
+            ActionSpec::Scale {
+                namespace,
+                deployment,
+                replicas,
+                max_replicas,
+            } => format!(
+                "scale deployment/{deployment} -n {namespace} to {replicas} replicas (bounded by {max_replicas})"
+            ),
+            ActionSpec::ConfigmapPatch {
+                namespace,
+                name,
+                data,
+            } => {
+                let kv: Vec<String> = data.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("patch configmap/{name} -n {namespace}: {}", kv.join(", "))
+            }
+            ActionSpec::IngressBackend {
+                namespace,
+                ingress,
+                service,
+                ..
+            } => {
+                format!("point ingress/{ingress} -n {namespace} at service {service}")
+            }
+            ActionSpec::IngressAnnotations {
+                namespace,
+                ingress,
+                annotations,
+            } => {
+                let kv: Vec<String> = annotations
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!(
+                    "annotate ingress/{ingress} -n {namespace}: {}",
+                    kv.join(", ")
+                )
+            }
+            ActionSpec::Resources {
+                namespace,
+                deployment,
+                container,
+                cpu_limit,
+                memory_limit,
+            } => format!(
+                "set limits of {container} in deployment/{deployment} -n {namespace}: cpu {} memory {}",
+                cpu_limit.as_deref().unwrap_or("unchanged"),
+                memory_limit.as_deref().unwrap_or("unchanged")
+            ),
+            ActionSpec::DeletePod {
+                namespace,
+                selector,
+            } => {
+                format!("delete the stuck pod matching {selector} -n {namespace}")
+            }
+            ActionSpec::PatroniFailover { probe } => {
+                format!(
+                    "Patroni failover of the cluster of probe {probe} to the healthiest replica"
+                )
+            }
+            ActionSpec::PatroniReinitialize { probe } => {
+                format!("Patroni reinitialize of the stuck replica of probe {probe}")
+            }
+            ActionSpec::Http { method, url, .. } => format!("{method} {}", http::redact_url(url)),
+            ActionSpec::Page { message } => {
+                format!(
+                    "page the on-call{}",
+                    message
+                        .as_ref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )
+            }
+        }
+    }
+}

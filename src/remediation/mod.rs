@@ -1,0 +1,412 @@
+//! Remediation: on each tick, every rule is put through the policy (pure) with facts gathered
+//! here; an `Act` becomes a journal entry (written before anything is done) and a task (see
+//! `tasks`); results come back to the engine, which records them, verifies, and escalates to
+//! the next rule or pages when verification fails. Nothing loops: budgets, cooldowns and the
+//! "already tried" gate bound every chain.
+
+mod tasks;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::actuators::Actuators;
+use crate::config::{Config, Mode, RuleConfig};
+use crate::incident::{EntryKind, Event};
+use crate::journal::{ActionRecord, ActionResult, JournalDoc};
+use crate::level::Level;
+use crate::metrics::Metrics;
+use crate::policy::{self, Decision, Facts, Hold, TriggerState};
+use crate::probes::Prober;
+use crate::score::Scorer;
+
+pub use tasks::TaskResult;
+
+/// The last decision of a rule, for `/decisions` and `astreinte explain`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionEntry {
+    pub rule: String,
+    pub decision: Decision,
+    /// One line: "hold restart … (rule …): cooldown, 4m left".
+    pub line: String,
+    pub at: jiff::Timestamp,
+    pub incident: Option<String>,
+}
+
+pub struct Remediator {
+    actuators: Actuators,
+    prober: Prober,
+    /// Action and verification tasks: never cancelled; shutdown waits for them.
+    pub tracker: TaskTracker,
+    tx: mpsc::Sender<TaskResult>,
+    pub last: BTreeMap<String, DecisionEntry>,
+    /// Rules reached by escalation (their `for` is waived), until the incident resolves.
+    escalated: BTreeSet<String>,
+    partition_paged: bool,
+    leader: watch::Receiver<bool>,
+}
+
+/// What evaluation needs from the engine.
+pub struct Context<'a> {
+    pub config: &'a Arc<Config>,
+    pub scorer: &'a Scorer,
+    pub doc: &'a mut JournalDoc,
+    pub journal_problem: Option<&'a str>,
+    pub metrics: &'a Metrics,
+    pub now: jiff::Timestamp,
+    /// Events for the notifier (pages).
+    pub events: &'a mut Vec<Event>,
+}
+
+impl Remediator {
+    pub fn new(
+        actuators: Actuators,
+        prober: Prober,
+        leader: watch::Receiver<bool>,
+    ) -> (Self, mpsc::Receiver<TaskResult>) {
+        let (tx, rx) = mpsc::channel(256);
+        let r = Remediator {
+            actuators,
+            prober,
+            tracker: TaskTracker::new(),
+            tx,
+            last: BTreeMap::new(),
+            escalated: BTreeSet::new(),
+            partition_paged: false,
+            leader,
+        };
+        (r, rx)
+    }
+
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// Puts every rule through the policy. Returns the journal records it created (they must
+    /// be persisted before [`Remediator::start`] runs them).
+    pub fn evaluate(&mut self, cx: &mut Context<'_>) -> Vec<u64> {
+        let mut to_start = vec![];
+        let (failing, total) = cx.scorer.failing(Level::P2);
+        let is_leader = self.is_leader();
+        for rule in &cx.config.rules {
+            let (trigger_probes, key) = trigger_of(cx.config, rule);
+            let (level, reason, since) = cx
+                .scorer
+                .trigger_state(&trigger_probes, rule.trigger.min_level);
+            let incident = cx.doc.incidents.open.get(&key).map(|i| i.id.clone());
+            let failing_dependencies = rule
+                .depends_on
+                .iter()
+                .filter(|d| cx.scorer.get(d).is_some_and(|s| s.level >= Level::P2))
+                .cloned()
+                .collect();
+            let facts = Facts {
+                now: cx.now,
+                trigger: TriggerState {
+                    level,
+                    reason,
+                    since,
+                },
+                escalated: self.escalated.contains(&rule.id),
+                is_leader,
+                failing,
+                total,
+                failing_dependencies,
+                journal_problem: cx.journal_problem,
+                actions: &cx.doc.actions,
+                incident: incident.as_deref(),
+                precondition: Ok(()),
+            };
+            let decision = policy::decide(cx.config, rule, &facts);
+            if let Decision::Hold(Hold::PartitionSuspected { failing, total }) = &decision
+                && !self.partition_paged
+            {
+                self.partition_paged = true;
+                cx.events.push(Event::Paged {
+                    incident: None,
+                    text: format!("{failing} of {total} probes failing at once: astreinte holds every action and suspects itself (network, DNS, its node)"),
+                });
+            }
+            if matches!(decision, Decision::Act { .. }) {
+                let id = cx.doc.next_action_id();
+                cx.doc.push_action(ActionRecord {
+                    id,
+                    rule: rule.id.clone(),
+                    action: rule.action.name().to_owned(),
+                    target: rule
+                        .action
+                        .object()
+                        .unwrap_or_else(|| rule.action.name().to_owned()),
+                    key: key.clone(),
+                    incident: incident.clone(),
+                    started_at: cx.now,
+                    ended_at: None,
+                    result: ActionResult::Running,
+                    detail: Actuators::describe(&rule.action),
+                    undo: None,
+                    undone: false,
+                    verified: None,
+                });
+                to_start.push(id);
+            }
+            self.record(cx, rule, &key, decision, incident);
+        }
+        if failing * 2 < total {
+            self.partition_paged = false;
+        }
+        to_start
+    }
+
+    /// Starts the tasks of records written by [`Remediator::evaluate`] and persisted.
+    pub fn start(&self, config: &Arc<Config>, doc: &JournalDoc, records: &[u64]) {
+        for id in records {
+            let Some(rec) = doc.actions.iter().find(|a| a.id == *id) else {
+                continue;
+            };
+            let Some(rule) = config.rules.iter().find(|r| r.id == rec.rule) else {
+                continue;
+            };
+            let job = tasks::Job {
+                record: *id,
+                rule: rule.clone(),
+                mode: policy::effective_mode(config, rule),
+                trigger_probes: trigger_of(config, rule).0,
+                config: config.clone(),
+            };
+            self.tracker.spawn(tasks::act(
+                job,
+                self.prober.clone(),
+                self.actuators.clone(),
+                self.tx.clone(),
+            ));
+        }
+    }
+
+    /// Drops records that could not be persisted: no action without a journal entry.
+    pub fn abandon(&mut self, cx: &mut Context<'_>, records: &[u64], why: &str) {
+        cx.doc.actions.retain(|a| !records.contains(&a.id));
+        for entry in self.last.values_mut() {
+            if matches!(entry.decision, Decision::Act { .. }) {
+                entry.decision = Decision::Hold(Hold::JournalUnavailable {
+                    detail: why.to_owned(),
+                });
+                warn!(rule = %entry.rule, "hold: journal unavailable: {why}");
+            }
+        }
+    }
+
+    /// Records a task's result in the journal, the timeline and the metrics.
+    pub fn on_result(&mut self, cx: &mut Context<'_>, result: TaskResult) {
+        match result {
+            TaskResult::Held { record, rule, hold } => {
+                cx.doc.actions.retain(|a| a.id != record);
+                if let Some(r) = cx.config.rules.iter().find(|r| r.id == rule) {
+                    let (_, key) = trigger_of(cx.config, r);
+                    let incident = cx.doc.incidents.open.get(&key).map(|i| i.id.clone());
+                    self.record(cx, r, &key, Decision::Hold(hold), incident);
+                }
+            }
+            TaskResult::Done {
+                record,
+                rule,
+                result,
+                rehearsal,
+            } => {
+                let Some(rec) = cx.doc.actions.iter_mut().find(|a| a.id == record) else {
+                    return;
+                };
+                rec.ended_at = Some(cx.now);
+                let (label, line) = match &result {
+                    Ok(out) => {
+                        rec.result = if rehearsal {
+                            ActionResult::Rehearsed
+                        } else {
+                            ActionResult::Succeeded
+                        };
+                        rec.detail = out.detail.clone();
+                        rec.undo = out.undo.clone();
+                        (
+                            if rehearsal { "rehearsed" } else { "succeeded" },
+                            out.detail.clone(),
+                        )
+                    }
+                    Err(e) => {
+                        rec.result = ActionResult::Failed {
+                            reason: e.kind().to_owned(),
+                        };
+                        rec.detail = e.to_string();
+                        (e.kind(), format!("failed: {e}"))
+                    }
+                };
+                let (key, action) = (rec.key.clone(), rec.action.clone());
+                cx.metrics.action(&rule, &action, label);
+                let text = format!("{action} (rule {rule}): {line}");
+                info!(rule = %rule, action = %action, result = label, "{text}");
+                cx.doc.incidents.note(&key, EntryKind::Action, text, cx.now);
+                let Some(r) = cx.config.rules.iter().find(|r| r.id == rule).cloned() else {
+                    return;
+                };
+                match (&result, rehearsal) {
+                    (Ok(_), false) if r.verify.is_some() => {
+                        self.tracker.spawn(tasks::verify(
+                            record,
+                            r,
+                            cx.config.clone(),
+                            self.prober.clone(),
+                            self.tx.clone(),
+                        ));
+                    }
+                    (Err(_), false) => self.escalate(cx, &r, &key),
+                    _ => {}
+                }
+            }
+            TaskResult::Verified {
+                record,
+                rule,
+                ok,
+                detail,
+            } => {
+                let Some(rec) = cx.doc.actions.iter_mut().find(|a| a.id == record) else {
+                    return;
+                };
+                rec.verified = Some(ok);
+                let key = rec.key.clone();
+                let text = format!(
+                    "verification of rule {rule}: {}",
+                    if ok { "ok" } else { "failed" }
+                );
+                info!(rule = %rule, ok, "{text}: {detail}");
+                cx.doc.incidents.note(
+                    &key,
+                    EntryKind::Verification,
+                    format!("{text}: {detail}"),
+                    cx.now,
+                );
+                if !ok && let Some(r) = cx.config.rules.iter().find(|r| r.id == rule).cloned() {
+                    self.escalate(cx, &r, &key);
+                }
+            }
+        }
+    }
+
+    /// After a failed action or verification: the next rule, or a page. Never loops (the
+    /// chain is validated and each rule acts once per incident).
+    fn escalate(&mut self, cx: &mut Context<'_>, rule: &RuleConfig, key: &str) {
+        let text = match rule.escalate.as_deref() {
+            Some("page") | None => {
+                let incident = cx.doc.incidents.open.get(key).cloned();
+                let text = format!("rule {} did not fix {key}: paging the on-call", rule.id);
+                cx.events.push(Event::Paged {
+                    incident,
+                    text: text.clone(),
+                });
+                text
+            }
+            Some(next) => {
+                self.escalated.insert(next.to_owned());
+                format!(
+                    "rule {} did not fix {key}: escalating to rule {next}",
+                    rule.id
+                )
+            }
+        };
+        warn!(rule = %rule.id, "{text}");
+        cx.doc
+            .incidents
+            .note(key, EntryKind::Decision, text, cx.now);
+    }
+
+    /// Forgets escalations of resolved incidents.
+    pub fn on_resolved(&mut self, config: &Config, key: &str) {
+        for rule in &config.rules {
+            if trigger_of(config, rule).1 == key {
+                self.escalated.remove(&rule.id);
+            }
+        }
+    }
+
+    /// Logs, counts and notes a decision when it differs from the rule's last one.
+    fn record(
+        &mut self,
+        cx: &mut Context<'_>,
+        rule: &RuleConfig,
+        key: &str,
+        decision: Decision,
+        incident: Option<String>,
+    ) {
+        let line = decision.explain(rule);
+        let changed = self.last.get(&rule.id).is_none_or(|l| {
+            l.decision.label() != decision.label() || l.decision.reason() != decision.reason()
+        });
+        if changed {
+            cx.metrics
+                .decision(&rule.id, decision.label(), decision.reason());
+            match &decision {
+                Decision::Hold(Hold::NotTriggered { .. }) => {}
+                Decision::Hold(_) => {
+                    info!(rule = %rule.id, decision = "hold", reason = decision.reason(), "{line}")
+                }
+                Decision::Act { .. } => {
+                    warn!(rule = %rule.id, decision = decision.label(), "{line}")
+                }
+            }
+            if !matches!(decision, Decision::Hold(Hold::NotTriggered { .. })) {
+                cx.doc
+                    .incidents
+                    .note(key, EntryKind::Decision, line.clone(), cx.now);
+            }
+        }
+        let remaining = policy::budget_remaining(
+            rule,
+            &cx.doc.actions,
+            cx.now,
+            policy::effective_mode(cx.config, rule),
+        );
+        if let Some(n) = remaining {
+            cx.metrics.budget_remaining(&rule.id, n);
+        }
+        self.last.insert(
+            rule.id.clone(),
+            DecisionEntry {
+                rule: rule.id.clone(),
+                decision,
+                line,
+                at: cx.now,
+                incident,
+            },
+        );
+    }
+}
+
+/// The probes a rule watches and the incident key it acts for.
+fn trigger_of(config: &Config, rule: &RuleConfig) -> (Vec<String>, String) {
+    match (&rule.trigger.probe, &rule.trigger.group) {
+        (Some(p), _) => (
+            vec![p.clone()],
+            config
+                .probe(p)
+                .map_or_else(|| p.clone(), |c| c.incident_key().to_owned()),
+        ),
+        (None, Some(g)) => (
+            config
+                .enabled_probes()
+                .filter(|p| p.group.as_deref() == Some(g.as_str()))
+                .map(|p| p.id.clone())
+                .collect(),
+            g.clone(),
+        ),
+        (None, None) => (vec![], String::new()),
+    }
+}
+
+/// Whether any rule could act (mode not off), to skip work on a probe-only daemon.
+pub fn any_active(config: &Config) -> bool {
+    config
+        .rules
+        .iter()
+        .any(|r| policy::effective_mode(config, r) != Mode::Off)
+}

@@ -1,0 +1,218 @@
+//! Remediation end to end on a real local HTTP service: a failing target triggers a rule,
+//! the action is journaled before it runs, runs, is verified, and the incident resolves;
+//! a fix that does not work escalates to the next rule, then pages; dry-run only rehearses.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use astreinte::actuators::Actuators;
+use astreinte::config::{Config, load_dir};
+use astreinte::engine::Engine;
+use astreinte::incident::Event;
+use astreinte::journal::{ActionResult, FileStore, Journal};
+use astreinte::metrics::Metrics;
+use astreinte::probes::Prober;
+use astreinte::remediation::Remediator;
+use astreinte::status::StatusBoard;
+use support::http_target::HttpTarget;
+use tokio::sync::{mpsc, watch};
+
+fn write(dir: &Path, target: &HttpTarget, mode: &str, first_action: &str) -> Arc<Config> {
+    std::fs::write(dir.join("hcloud-token"), "hcloud-token\n").unwrap();
+    std::fs::write(
+        dir.join("probes.toml"),
+        format!(
+            "[incidents]\ngreen_period = \"2s\"\n\n[[probe]]\nid = \"api\"\nkind = \"http\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\ngroup = \"rag\"\n",
+            target.url("/switchable")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("remediations.toml"),
+        format!(
+            r#"
+[policy]
+mode = "{mode}"
+
+[[rule]]
+id = "reboot"
+trigger = {{ probe = "api", min_level = "P2" }}
+action = {{ kind = "http", method = "POST", url = "{first}", token = {{ file = "{token}" }} }}
+budget = {{ max = 1, per = "1h" }}
+verify = {{ probe = "api", within = "2s" }}
+escalate = "second"
+
+[[rule]]
+id = "second"
+trigger = {{ probe = "api", min_level = "P2", for = "1h" }}
+action = {{ kind = "http", method = "POST", url = "{noop}" }}
+budget = {{ max = 1, per = "1h" }}
+verify = {{ probe = "api", within = "1s" }}
+escalate = "page"
+"#,
+            first = target.url(first_action),
+            token = dir.join("hcloud-token").display(),
+            noop = target.url("/admin/noop"),
+        ),
+    )
+    .unwrap();
+    Arc::new(load_dir(dir).unwrap())
+}
+
+/// Drives the engine the way `Engine::run` does, for `rounds` seconds of real time.
+async fn drive(
+    engine: &mut Engine<FileStore>,
+    events: &mut mpsc::Receiver<Event>,
+    rounds: usize,
+) -> Vec<Event> {
+    let prober = Prober::new().unwrap();
+    let mut seen = vec![];
+    for _ in 0..rounds {
+        let config = engine.config.clone();
+        for p in config.enabled_probes() {
+            engine.handle(&prober.observe(&config, p).await);
+        }
+        let now = jiff::Timestamp::now();
+        engine.tick(now);
+        engine.remediate(now).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(250);
+        while let Ok(Some(r)) = tokio::time::timeout_at(deadline, engine.next_task_result()).await {
+            engine.on_task_result(r, jiff::Timestamp::now());
+        }
+        engine.persist().await;
+        while let Ok(e) = events.try_recv() {
+            seen.push(e);
+        }
+    }
+    seen
+}
+
+async fn engine(dir: &Path, config: Arc<Config>) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
+    astreinte::app::install_crypto();
+    let journal = Journal::open(
+        FileStore::new(dir.join("journal.json")),
+        jiff::Timestamp::now(),
+    )
+    .await;
+    let (_tx, leader) = watch::channel(true);
+    std::mem::forget(_tx);
+    let (remediator, results) =
+        Remediator::new(Actuators::new().unwrap(), Prober::new().unwrap(), leader);
+    let (etx, erx) = mpsc::channel(100);
+    let e = Engine::new(
+        config,
+        Arc::new(Metrics::new()),
+        Arc::new(StatusBoard::default()),
+        journal,
+    )
+    .with_events(etx)
+    .with_remediation(remediator, results)
+    .without_table();
+    (e, erx)
+}
+
+#[tokio::test]
+async fn a_fix_that_works_is_journaled_verified_and_the_incident_resolves() {
+    let target = HttpTarget::start().await;
+    target.status.store(500, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), &target, "enforce", "/admin/recover");
+    let (mut e, mut events) = engine(dir.path(), config).await;
+    let seen = drive(&mut e, &mut events, 14).await;
+    assert_eq!(
+        target.admin_calls.load(Ordering::SeqCst),
+        1,
+        "acted exactly once"
+    );
+    let actions = &e.journal.doc.actions;
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0].result, ActionResult::Succeeded);
+    assert_eq!(actions[0].verified, Some(true));
+    assert!(!actions[0].detail.contains("hcloud-token"));
+    assert!(
+        seen.iter().any(|e| matches!(e, Event::Resolved(_))),
+        "{seen:?}"
+    );
+    let resolved = &e.journal.doc.incidents.recent[0];
+    let kinds: Vec<&str> = resolved.timeline.iter().map(|t| t.kind.as_str()).collect();
+    for k in [
+        "detected",
+        "decision",
+        "action",
+        "verification",
+        "green",
+        "resolved",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+    let pm = resolved.postmortem.as_deref().unwrap();
+    assert!(
+        pm.contains("rule `reboot`") && pm.contains("succeeded"),
+        "{pm}"
+    );
+    // The journal on disk has the same story.
+    let on_disk = std::fs::read_to_string(dir.path().join("journal.json")).unwrap();
+    assert!(on_disk.contains("\"verified\":true"));
+}
+
+#[tokio::test]
+async fn a_fix_that_does_not_work_escalates_then_pages_within_budget() {
+    let target = HttpTarget::start().await;
+    target.status.store(500, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), &target, "enforce", "/admin/noop");
+    let (mut e, mut events) = engine(dir.path(), config).await;
+    let seen = drive(&mut e, &mut events, 10).await;
+    let rules: Vec<(&str, Option<bool>)> = e
+        .journal
+        .doc
+        .actions
+        .iter()
+        .map(|a| (a.rule.as_str(), a.verified))
+        .collect();
+    assert_eq!(
+        rules,
+        [("reboot", Some(false)), ("second", Some(false))],
+        "escalated once, no loop"
+    );
+    assert_eq!(target.admin_calls.load(Ordering::SeqCst), 2);
+    let pages = seen
+        .iter()
+        .filter(|e| matches!(e, Event::Paged { .. }))
+        .count();
+    assert_eq!(pages, 1, "{seen:?}");
+    let decisions = e.decisions();
+    let reboot = decisions.iter().find(|d| d.rule == "reboot").unwrap();
+    assert_eq!(reboot.decision.reason(), "already_tried", "{}", reboot.line);
+}
+
+#[tokio::test]
+async fn dry_run_says_what_it_would_do_and_does_nothing() {
+    let target = HttpTarget::start().await;
+    target.status.store(500, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), &target, "dry-run", "/admin/recover");
+    let (mut e, mut events) = engine(dir.path(), config).await;
+    drive(&mut e, &mut events, 5).await;
+    assert_eq!(target.admin_calls.load(Ordering::SeqCst), 0);
+    let a = &e.journal.doc.actions[0];
+    assert_eq!(a.result, ActionResult::Rehearsed);
+    assert!(
+        a.detail.starts_with("would POST http://127.0.0.1:"),
+        "{}",
+        a.detail
+    );
+    let inc = e.journal.doc.incidents.open.values().next().unwrap();
+    assert!(
+        inc.timeline
+            .iter()
+            .any(|t| t.text.contains("dry-run: would http")),
+        "{:?}",
+        inc.timeline
+    );
+}
