@@ -5,6 +5,8 @@
 
 mod load;
 mod probe;
+mod probe_promql;
+mod probe_redis;
 mod rule;
 mod secret;
 mod validate;
@@ -16,7 +18,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
-pub use probe::{DiskSpec, HttpSpec, ProbeConfig, ProbeSpec, TcpSpec};
+pub use probe::{
+    DiskSpec, HttpSpec, NoData, ProbeConfig, ProbeSpec, PromqlSpec, RedisSpec, TcpSpec,
+};
 pub use rule::{
     ActionSpec, Budget, Mode, PartitionGuard, PolicyConfig, RuleConfig, Trigger, Verify, Window,
 };

@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
+pub use super::probe_promql::{NoData, PromqlSpec};
+pub use super::probe_redis::RedisSpec;
 use crate::level::Level;
 use crate::probes::ProbeKind;
 
@@ -50,6 +52,8 @@ pub enum ProbeSpec {
     Http(HttpSpec),
     Tcp(TcpSpec),
     Disk(DiskSpec),
+    Redis(RedisSpec),
+    Promql(PromqlSpec),
 }
 
 impl ProbeSpec {
@@ -58,6 +62,8 @@ impl ProbeSpec {
             ProbeSpec::Http(_) => ProbeKind::Http,
             ProbeSpec::Tcp(_) => ProbeKind::Tcp,
             ProbeSpec::Disk(_) => ProbeKind::Disk,
+            ProbeSpec::Redis(_) => ProbeKind::Redis,
+            ProbeSpec::Promql(_) => ProbeKind::Promql,
         }
     }
 
@@ -67,6 +73,8 @@ impl ProbeSpec {
             ProbeSpec::Http(h) => h.url.clone(),
             ProbeSpec::Tcp(t) => t.address.clone(),
             ProbeSpec::Disk(d) => d.path.display().to_string(),
+            ProbeSpec::Redis(r) => r.instances.join(","),
+            ProbeSpec::Promql(q) => format!("{} {}", q.url, q.query),
         }
     }
 }
