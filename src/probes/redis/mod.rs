@@ -183,6 +183,22 @@ async fn save_rules(con: &mut redis::aio::MultiplexedConnection) -> Option<Strin
     }
 }
 
+/// The server's error code (`NOAUTH`, `ERR`…), also when it came back inside a pipeline.
+fn server_code(e: &RedisError) -> Option<String> {
+    if let Some(code) = e.code() {
+        return Some(code.to_owned());
+    }
+    let errors = e.clone().into_server_errors()?;
+    let code = errors.first()?.1.code();
+    // The code is the server's word: keep it short and plain before it reaches a detail.
+    Some(
+        code.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(32)
+            .collect(),
+    )
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Phase {
     Connect,
@@ -192,8 +208,9 @@ enum Phase {
 /// Sorts a client error: refused or silent is `Down`, a refused password is `AuthFailed`, a
 /// garbled reply or a connection closed mid-reply is a protocol error.
 fn classify(e: &RedisError, phase: Phase) -> InstanceRead {
+    let code = server_code(e);
     let auth = e.kind() == ErrorKind::AuthenticationFailed
-        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"));
+        || matches!(code.as_deref(), Some("NOAUTH" | "WRONGPASS"));
     if auth {
         return InstanceRead::AuthFailed;
     }
@@ -221,7 +238,7 @@ fn classify(e: &RedisError, phase: Phase) -> InstanceRead {
         _ => "the server answered with an error",
     };
     InstanceRead::ProtocolError {
-        what: match e.code() {
+        what: match code {
             Some(code) => format!("{what} ({code})"),
             None => what.to_owned(),
         },
