@@ -282,6 +282,15 @@ async fn auth_from_a_file_and_a_wrong_password() {
             "{all}"
         );
     }
+    // A password that cannot be read: the probe could not see, and says which variable.
+    let unset = "password = { env = \"ASTREINTE_TEST_REDIS_PASSWORD_NOT_SET\" }";
+    let o = observe(&prober, &redis_probe("auth", &instances, unset)).await;
+    assert_eq!(o.outcome, Outcome::unknown("secret_unavailable"));
+    assert!(
+        o.detail.contains("ASTREINTE_TEST_REDIS_PASSWORD_NOT_SET"),
+        "{}",
+        o.detail
+    );
 }
 
 /// The password from an environment variable, end to end through `astreinte check`.
@@ -346,4 +355,28 @@ async fn garbage_and_truncated_replies_are_protocol_errors() {
         );
         server.abort();
     }
+}
+
+/// An instance that accepts and never answers is down (`timeout`) before the probe's own
+/// timeout: alone, it leaves no master.
+#[tokio::test]
+async fn a_hung_instance_is_down_before_the_probe_times_out() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = Instant::now();
+    let o = observe(&prober(), &redis_probe("hung", &[addr], "")).await;
+    assert_eq!(o.outcome, Outcome::failed("no_master"), "{}", o.detail);
+    assert!(o.detail.contains("timeout"), "{}", o.detail);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    server.abort();
 }

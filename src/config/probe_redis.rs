@@ -120,4 +120,22 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("max_lag"), "{err}");
     }
+
+    #[test]
+    fn load_names_the_probe_and_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let probes = "[[probe]]\nid = \"cache\"\nkind = \"redis\"\ninstances = []\n\n\
+                      [[probe]]\nid = \"up\"\nkind = \"promql\"\nurl = \"ftp://x\"\nquery = \" \"\n";
+        std::fs::write(dir.path().join("probes.toml"), probes).unwrap();
+        std::fs::write(dir.path().join("remediations.toml"), "").unwrap();
+        let err = crate::config::load_dir(dir.path()).unwrap_err().to_string();
+        for expected in [
+            "probe \"cache\": field `instances`: must list at least one",
+            "probe \"up\": field `url`: scheme `ftp`",
+            "probe \"up\": field `query`: must not be empty",
+            "probe \"up\": field `min`: set `min`, `max` or both",
+        ] {
+            assert!(err.contains(expected), "{expected} in {err}");
+        }
+    }
 }
