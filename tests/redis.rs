@@ -249,10 +249,11 @@ async fn cache_misses_over_the_window_are_cache_miss_high() {
     hits.await.unwrap();
 }
 
-/// AUTH with the password from a file works; a wrong or missing one is `auth_failed`, with
-/// neither password in the detail.
+/// One password-protected pair: AUTH with the password from a file, and from an environment
+/// variable (end to end through `astreinte check`), works; a wrong or missing one is
+/// `auth_failed`, with neither password anywhere in the observation.
 #[tokio::test]
-async fn auth_from_a_file_and_a_wrong_password() {
+async fn auth_from_a_file_or_the_environment_and_wrong_passwords() {
     support::require("/usr/bin/redis-server", "redis-server");
     let dir = tempfile::tempdir().unwrap();
     let pair = RedisPair::start(dir.path(), Some(PASSWORD)).await.unwrap();
@@ -291,18 +292,12 @@ async fn auth_from_a_file_and_a_wrong_password() {
         "{}",
         o.detail
     );
-}
 
-/// The password from an environment variable, end to end through `astreinte check`.
-#[tokio::test]
-async fn auth_from_an_environment_variable() {
-    support::require("/usr/bin/redis-server", "redis-server");
-    let dir = tempfile::tempdir().unwrap();
-    let pair = RedisPair::start(dir.path(), Some(PASSWORD)).await.unwrap();
+    // From an environment variable: the daemon's own process reads it.
     let conf = tempfile::tempdir().unwrap();
     let probe = redis_probe(
         "env-auth",
-        &[pair.master_addr(), pair.replica_addr()],
+        &instances,
         "password = { env = \"ASTREINTE_TEST_REDIS_PASSWORD\" }",
     );
     std::fs::write(conf.path().join("probes.toml"), probe).unwrap();
@@ -379,4 +374,17 @@ async fn a_hung_instance_is_down_before_the_probe_times_out() {
         started.elapsed()
     );
     server.abort();
+}
+
+/// A name that does not resolve is a down instance with a DNS reason, not a protocol error.
+#[tokio::test]
+async fn an_unresolvable_instance_is_down_with_a_dns_error() {
+    let probe = redis_probe(
+        "dns",
+        &["astreinte-no-such-host.invalid:6379".to_owned()],
+        "",
+    );
+    let o = observe(&prober(), &probe).await;
+    assert_eq!(o.outcome, Outcome::failed("no_master"), "{}", o.detail);
+    assert!(o.detail.contains("dns_error"), "{}", o.detail);
 }

@@ -54,8 +54,12 @@ impl Window {
             return None;
         }
         Some((
-            last.stats.keyspace_hits - first.stats.keyspace_hits,
-            last.stats.keyspace_misses - first.stats.keyspace_misses,
+            last.stats
+                .keyspace_hits
+                .saturating_sub(first.stats.keyspace_hits),
+            last.stats
+                .keyspace_misses
+                .saturating_sub(first.stats.keyspace_misses),
         ))
     }
 }

@@ -18,7 +18,8 @@ use redis::{AsyncConnectionConfig, ConnectionAddr, ErrorKind, IntoConnectionInfo
 pub use assess::{InstanceState, Persistence, Reachability, RedisView};
 pub use info::Role;
 
-use super::{Finding, Outcome, classify_io};
+use super::classify::classify_chain;
+use super::{Finding, Outcome};
 use crate::config::{RedisSpec, Secret};
 use assess::InstanceRead;
 use hit_ratio::HitRatios;
@@ -226,10 +227,9 @@ fn classify(e: &RedisError, phase: Phase) -> InstanceRead {
         };
     }
     if e.is_io_error() && phase == Phase::Connect {
-        let why = std::error::Error::source(e)
-            .and_then(|s| s.downcast_ref::<std::io::Error>())
-            .map_or("connect_error", classify_io);
-        return InstanceRead::Down { why };
+        return InstanceRead::Down {
+            why: classify_chain(e),
+        };
     }
     let what = match e.kind() {
         ErrorKind::Parse => "the reply is not valid RESP",
