@@ -90,7 +90,11 @@ async fn replication_faults_are_seen_and_cleared() {
     // Healthy: one master, the replica linked, no lag, gauges per instance.
     let o = observe(&prober, &probe).await;
     assert_eq!(o.outcome, Outcome::Healthy, "{}", o.detail);
-    assert!(o.detail.contains("1 replica(s) connected"), "{}", o.detail);
+    assert!(
+        o.detail.contains("1 replica(s) connected, no persistence"),
+        "{}",
+        o.detail
+    );
     assert_eq!(gauge(&o, GaugeName::RedisUp, &master), Some(1.0));
     assert_eq!(gauge(&o, GaugeName::RedisMasterLinkUp, &replica), Some(1.0));
     assert_eq!(
@@ -109,6 +113,18 @@ async fn replication_faults_are_seen_and_cleared() {
         .unwrap();
     assert_eq!(view.masters, std::slice::from_ref(&master));
     assert_eq!(view.master_keeps_data, Some(false), "{view:?}");
+    // RDB save points configured at run time: read back through CONFIG GET save.
+    let port = pair.master_port;
+    pair.command(port, &["CONFIG", "SET", "save", "3600 1"])
+        .await
+        .unwrap();
+    let view = astreinte::probes::redis::observe_set(spec, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(view.master_keeps_data, Some(true), "{view:?}");
+    pair.command(port, &["CONFIG", "SET", "save", ""])
+        .await
+        .unwrap();
 
     // The replica follows a dead port: master_link_down, within a bounded time.
     pair.point_replica_at_dead_port().await.unwrap();

@@ -151,6 +151,15 @@ fn state(address: &str, read: &InstanceRead, master_offset: Option<u64>) -> Inst
 }
 
 /// Judges the view. `lookups` is the hit/miss delta over the window, once there is one.
+///
+/// In order: two or more masters → `Failed multiple_masters`. An instance that could not be
+/// read although it answered (garbled reply → `protocol_error`, refused password →
+/// `auth_failed`) → `Unknown`: it may be the master we cannot see. No master → `Failed
+/// no_master` (an unreachable instance that was the only master lands here). Then, with one
+/// master, `Degraded`: a replica's link down (`master_link_down`, value = replicas), an
+/// instance unreachable (`instance_down`, value = instances), lag over `max_lag_bytes`
+/// (`replica_lag`, value = worst bytes), hit ratio under `min_hit_ratio` once the window holds
+/// `min_lookups` lookups (`cache_miss_high`, value = ratio).
 pub fn judge(
     probe_id: &str,
     view: &RedisView,
@@ -225,9 +234,14 @@ fn describe(view: &RedisView, lookups: Option<WindowedLookups>, spec: &RedisSpec
         .iter()
         .map(|i| match (i.reachability, i.role) {
             (Reachability::Up, Some(Role::Master)) => format!(
-                "{} master, {} replica(s) connected",
+                "{} master, {} replica(s) connected{}",
                 i.address,
-                i.connected_replicas.unwrap_or(0)
+                i.connected_replicas.unwrap_or(0),
+                match view.master_keeps_data {
+                    Some(true) => ", persistent",
+                    Some(false) => ", no persistence (a restart empties it and its replicas)",
+                    None => "",
+                }
             ),
             (Reachability::Up, _) => {
                 let link = match i.master_link_up {

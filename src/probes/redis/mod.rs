@@ -42,8 +42,9 @@ struct Credentials {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The message names the variable or file, never the value.
     #[error("password: {0}")]
-    Secret(#[from] crate::config::SecretError),
+    Secret(crate::config::SecretError),
 }
 
 impl RedisProber {
@@ -81,7 +82,12 @@ async fn read_all(
 ) -> Result<Vec<(String, InstanceRead)>, Error> {
     let creds = Credentials {
         username: spec.username.clone(),
-        password: spec.password.as_ref().map(|s| s.resolve()).transpose()?,
+        password: spec
+            .password
+            .as_ref()
+            .map(|s| s.resolve())
+            .transpose()
+            .map_err(Error::Secret)?,
     };
     let budget = timeout.mul_f64(INSTANCE_SHARE);
     let reads = join_all(
