@@ -24,6 +24,12 @@ pub enum GaugeName {
     HttpStatusCode,
     DiskUsedRatio,
     DiskInodesUsedRatio,
+    RedisUp,
+    RedisMasterLinkUp,
+    RedisReplicationLagBytes,
+    RedisConnectedReplicas,
+    RedisKeyspaceHitRatio,
+    PromqlValue,
 }
 
 impl GaugeName {
@@ -31,6 +37,12 @@ impl GaugeName {
         GaugeName::HttpStatusCode,
         GaugeName::DiskUsedRatio,
         GaugeName::DiskInodesUsedRatio,
+        GaugeName::RedisUp,
+        GaugeName::RedisMasterLinkUp,
+        GaugeName::RedisReplicationLagBytes,
+        GaugeName::RedisConnectedReplicas,
+        GaugeName::RedisKeyspaceHitRatio,
+        GaugeName::PromqlValue,
     ];
 
     /// The metric name without the `astreinte_` prefix, and its help text.
@@ -47,6 +59,30 @@ impl GaugeName {
             GaugeName::DiskInodesUsedRatio => (
                 "disk_inodes_used_ratio",
                 "Used share of the file system's inodes",
+            ),
+            GaugeName::RedisUp => (
+                "redis_up",
+                "Whether the Redis instance answered INFO (1) or not (0)",
+            ),
+            GaugeName::RedisMasterLinkUp => (
+                "redis_master_link_up",
+                "Whether the Redis replica's link to its master is up (1) or down (0)",
+            ),
+            GaugeName::RedisReplicationLagBytes => (
+                "redis_replication_lag_bytes",
+                "Bytes the Redis replica is behind the master (master_repl_offset - replica offset)",
+            ),
+            GaugeName::RedisConnectedReplicas => (
+                "redis_connected_replicas",
+                "Replicas connected to the Redis instance",
+            ),
+            GaugeName::RedisKeyspaceHitRatio => (
+                "redis_keyspace_hit_ratio",
+                "Keyspace hits / lookups over the probe's hit_ratio_window",
+            ),
+            GaugeName::PromqlValue => (
+                "promql_value",
+                "The PromQL probe's worst series value (the one nearest to or furthest past its bounds)",
             ),
         }
     }

@@ -6,6 +6,8 @@
 mod incidents;
 mod load;
 mod probe;
+mod probe_promql;
+mod probe_redis;
 mod rule;
 mod secret;
 pub mod validate;
@@ -18,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 pub use incidents::IncidentSettings;
 pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
-pub use probe::{Damping, DiskSpec, HttpSpec, ProbeConfig, ProbeSpec, TcpSpec};
+pub use probe::{
+    Damping, DiskSpec, HttpSpec, NoData, ProbeConfig, ProbeSpec, PromqlSpec, RedisSpec, TcpSpec,
+};
 pub use rule::{
     ActionSpec, Budget, Mode, PartitionGuard, PolicyConfig, RuleConfig, Trigger, Verify, Window,
 };

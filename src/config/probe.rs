@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
+pub use super::probe_promql::{NoData, PromqlSpec};
+pub use super::probe_redis::RedisSpec;
 use crate::level::Level;
 use crate::probes::ProbeKind;
 
@@ -102,6 +104,8 @@ pub enum ProbeSpec {
     Http(HttpSpec),
     Tcp(TcpSpec),
     Disk(DiskSpec),
+    Redis(RedisSpec),
+    Promql(PromqlSpec),
 }
 
 impl ProbeSpec {
@@ -110,6 +114,8 @@ impl ProbeSpec {
             ProbeSpec::Http(_) => ProbeKind::Http,
             ProbeSpec::Tcp(_) => ProbeKind::Tcp,
             ProbeSpec::Disk(_) => ProbeKind::Disk,
+            ProbeSpec::Redis(_) => ProbeKind::Redis,
+            ProbeSpec::Promql(_) => ProbeKind::Promql,
         }
     }
 
@@ -119,6 +125,8 @@ impl ProbeSpec {
             ProbeSpec::Http(h) => h.url.clone(),
             ProbeSpec::Tcp(t) => t.address.clone(),
             ProbeSpec::Disk(d) => d.path.display().to_string(),
+            ProbeSpec::Redis(r) => r.instances.join(","),
+            ProbeSpec::Promql(q) => format!("{} {}", q.url, q.query),
         }
     }
 }

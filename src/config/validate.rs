@@ -159,6 +159,8 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
             }
         }
         ProbeSpec::Tcp(t) => check_address(&t.address, "address", r),
+        ProbeSpec::Redis(spec) => spec.problems().into_iter().for_each(|(f, m)| r.add(f, m)),
+        ProbeSpec::Promql(spec) => spec.problems().into_iter().for_each(|(f, m)| r.add(f, m)),
         ProbeSpec::Disk(d) => {
             if !d.path.is_absolute() {
                 r.add("path", "must be an absolute path");

@@ -8,6 +8,8 @@ mod classify;
 mod disk;
 mod http;
 mod outcome;
+mod promql;
+pub mod redis;
 mod tcp;
 
 use std::sync::Arc;
@@ -27,6 +29,8 @@ pub enum ProbeKind {
     Http,
     Tcp,
     Disk,
+    Redis,
+    Promql,
 }
 
 impl ProbeKind {
@@ -35,6 +39,8 @@ impl ProbeKind {
             ProbeKind::Http => "http",
             ProbeKind::Tcp => "tcp",
             ProbeKind::Disk => "disk",
+            ProbeKind::Redis => "redis",
+            ProbeKind::Promql => "promql",
         }
     }
 }
@@ -50,12 +56,16 @@ pub enum Error {
 #[derive(Clone)]
 pub struct Prober {
     http: http::Clients,
+    redis: redis::RedisProber,
+    promql: promql::Client,
 }
 
 impl Prober {
     pub fn new() -> Result<Self, Error> {
         Ok(Prober {
             http: http::Clients::new().map_err(Error::HttpClient)?,
+            redis: redis::RedisProber::default(),
+            promql: promql::Client::new().map_err(Error::HttpClient)?,
         })
     }
 
@@ -88,6 +98,8 @@ impl Prober {
             ProbeSpec::Http(spec) => self.http.probe(&probe.id, spec, timeout).await,
             ProbeSpec::Tcp(spec) => tcp::probe(spec).await,
             ProbeSpec::Disk(spec) => disk::probe(&probe.id, spec).await,
+            ProbeSpec::Redis(spec) => self.redis.probe(&probe.id, spec, timeout).await,
+            ProbeSpec::Promql(spec) => self.promql.probe(&probe.id, spec, timeout).await,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! exactly the processes started here are stopped, even when a test panics.
 
 mod process;
+pub mod prometheus;
+pub mod redis;
 
 use std::future::Future;
 use std::net::TcpListener;
