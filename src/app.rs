@@ -42,7 +42,11 @@ pub fn install_crypto() {
 }
 
 /// `astreinte run`: the daemon, until SIGTERM or SIGINT.
-pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result<()> {
+pub async fn run(
+    config: Config,
+    listen: Option<std::net::SocketAddr>,
+    record: Option<PathBuf>,
+) -> Result<()> {
     install_crypto();
     let mut config = config;
     if let Some(addr) = listen {
@@ -89,8 +93,16 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
     // Local mode: one daemon, always the leader.
     let (_leader_tx, leader) = watch::channel(true);
     let (remediator, results) = Remediator::new(Actuators::new()?, prober.clone(), leader);
-    let engine = Engine::new(config.clone(), metrics.clone(), status, journal)
+    let mut engine = Engine::new(config.clone(), metrics.clone(), status, journal)
         .with_remediation(remediator, results);
+    if let Some(path) = &record {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open the recording {}", path.display()))?;
+        engine = engine.with_recorder(file);
+    }
     let action_deadline = config
         .rules
         .iter()
@@ -127,6 +139,28 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
         Err(_) => info!(deadline = ?STOP_DEADLINE, "astreinte stopped with tasks still running"),
     }
     outcome
+}
+
+/// `astreinte simulate`: replays a recording through the policy and prints the decisions.
+pub async fn simulate(
+    config: &Config,
+    recording: &std::path::Path,
+    as_configured: bool,
+) -> Result<i32> {
+    let file = std::fs::File::open(recording)
+        .with_context(|| format!("cannot open {}", recording.display()))?;
+    let observations = crate::simulate::read(std::io::BufReader::new(file))
+        .with_context(|| format!("in {}", recording.display()))?;
+    let lines = crate::simulate::replay(config, &observations, as_configured).await?;
+    println!(
+        "{} observation(s) replayed from {}",
+        observations.len(),
+        recording.display()
+    );
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(0)
 }
 
 /// `astreinte check`: runs every probe once and prints the table; returns the exit code.

@@ -38,6 +38,8 @@ pub struct Engine<S> {
     keys: BTreeMap<String, Vec<String>>,
     /// Incident events for the notifier.
     events: Option<mpsc::Sender<Event>>,
+    /// Where every observation is appended as a JSON line (`run --record`), for `simulate`.
+    recorder: Option<std::io::LineWriter<std::fs::File>>,
     /// Rules, actions and their results (absent for a probe-only engine).
     remediation: Option<(Remediator, mpsc::Receiver<TaskResult>)>,
     dirty: bool,
@@ -66,6 +68,7 @@ impl<S: Store> Engine<S> {
             first_round: Some(BTreeMap::new()),
             events: None,
             remediation: None,
+            recorder: None,
             dirty: false,
         };
         engine.publish();
@@ -75,6 +78,12 @@ impl<S: Store> Engine<S> {
     /// Sends incident events to `tx` (the notifier) as they happen.
     pub fn with_events(mut self, tx: mpsc::Sender<Event>) -> Self {
         self.events = Some(tx);
+        self
+    }
+
+    /// Appends every observation to `file` as a JSON line.
+    pub fn with_recorder(mut self, file: std::fs::File) -> Self {
+        self.recorder = Some(std::io::LineWriter::new(file));
         self
     }
 
@@ -148,6 +157,27 @@ impl<S: Store> Engine<S> {
         next_result(&mut self.remediation).await
     }
 
+    /// Puts every rule through the policy and writes the journal entries of the actions it
+    /// allows, without running them (`astreinte simulate`). Returns the entries' ids.
+    pub fn remediate_without_running(&mut self, now: jiff::Timestamp) -> Vec<u64> {
+        let Some((remediator, _)) = &mut self.remediation else {
+            return vec![];
+        };
+        let mut events = vec![];
+        let mut cx = Context {
+            config: &self.config,
+            scorer: &self.scorer,
+            doc: &mut self.journal.doc,
+            journal_problem: self.journal.problem.as_deref(),
+            metrics: &self.metrics,
+            now,
+            events: &mut events,
+        };
+        let records = remediator.evaluate(&mut cx);
+        self.apply(events);
+        records
+    }
+
     /// Records the result of an action or verification task.
     pub fn on_task_result(&mut self, result: TaskResult, now: jiff::Timestamp) {
         let Some((remediator, _)) = &mut self.remediation else {
@@ -180,6 +210,16 @@ impl<S: Store> Engine<S> {
     /// Handles one observation (its `at` is the time used for scoring and incidents).
     pub fn handle(&mut self, obs: &Observation) {
         self.metrics.observe(obs);
+        if let Some(w) = &mut self.recorder {
+            use std::io::Write as _;
+            let written = serde_json::to_writer(&mut *w, obs)
+                .map_err(std::io::Error::from)
+                .and_then(|()| w.write_all(b"\n"));
+            if let Err(e) = written {
+                error!(error = %e, "cannot record observations; recording stopped");
+                self.recorder = None;
+            }
+        }
         self.print_first_round(obs);
         let Some(probe) = self.config.probe(&obs.probe) else {
             return;

@@ -55,6 +55,7 @@ pub mod scheduler;
 pub mod score;
 pub mod server;
 pub mod shutdown;
+pub mod simulate;
 pub mod status;
 pub mod telemetry;
 pub mod testbed;

@@ -36,6 +36,18 @@ enum Command {
         /// Listen address (overrides server.listen).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Append every observation to FILE as JSON lines (replay it with `simulate`).
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
+    /// Replay recorded observations through scoring and policy; print every decision.
+    /// Nothing is probed or acted on.
+    Simulate {
+        /// A recording made by `astreinte run --record FILE`.
+        recording: PathBuf,
+        /// Keep the configured modes (default: judge every rule as if enforced).
+        #[arg(long)]
+        as_configured: bool,
     },
     /// Run every probe once and print the results (exit 0 healthy, 1 degraded or unknown, 2 failed).
     Check {
@@ -84,7 +96,11 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run { listen } => app::run(config, listen).await.map(|()| 0),
+            Command::Run { listen, record } => app::run(config, listen, record).await.map(|()| 0),
+            Command::Simulate {
+                recording,
+                as_configured,
+            } => app::simulate(&config, &recording, as_configured).await,
             Command::Check { output } => {
                 app::check_once(&config, matches!(output, Output::Json)).await
             }

@@ -4,10 +4,12 @@
 
 mod doc;
 mod file_store;
+mod memory_store;
 mod store;
 
 pub use doc::{ActionRecord, ActionResult, JournalDoc, MAX_ACTIONS, SCHEMA};
 pub use file_store::FileStore;
+pub use memory_store::MemoryStore;
 pub use store::{Snapshot, Store, StoreError};
 
 /// The journal document and the store it lives in.
