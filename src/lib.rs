@@ -46,6 +46,7 @@ pub mod incident;
 pub mod journal;
 pub mod level;
 pub mod metrics;
+pub mod notify;
 pub mod probes;
 pub mod scheduler;
 pub mod score;

@@ -68,6 +68,13 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// `receiver` is the configured receiver name (bounded by the config).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    pub receiver: String,
+    pub result: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: &'static str,
@@ -83,6 +90,7 @@ pub struct Metrics {
     pub probe_runs_total: Family<RunLabels, Counter>,
     pub schedule_lateness_seconds: Histogram,
     pub config_reload_total: Family<ResultLabels, Counter>,
+    pub notifications_total: Family<NotifyLabels, Counter>,
     gauges: HashMap<GaugeName, Family<Vec<(String, String)>, FloatGauge>>,
 }
 
@@ -123,6 +131,12 @@ impl Metrics {
             "Configuration reloads by result (applied, invalid)",
             config_reload_total.clone(),
         );
+        let notifications_total = Family::<NotifyLabels, Counter>::default();
+        ours.register(
+            "notifications",
+            "Incident notices by receiver and result (delivered, failed, dropped)",
+            notifications_total.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -144,6 +158,7 @@ impl Metrics {
             probe_runs_total,
             schedule_lateness_seconds,
             config_reload_total,
+            notifications_total,
             gauges,
         }
     }

@@ -5,6 +5,7 @@
 
 mod incidents;
 mod load;
+mod notify;
 mod probe;
 mod rule;
 mod secret;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use incidents::IncidentSettings;
 pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
+pub use notify::{ReceiverConfig, ReceiverKind};
 pub use probe::{Damping, DiskSpec, HttpSpec, ProbeConfig, ProbeSpec, TcpSpec};
 pub use rule::{
     ActionSpec, Budget, Mode, PartitionGuard, PolicyConfig, RuleConfig, Trigger, Verify, Window,
@@ -39,6 +41,8 @@ pub struct Config {
     pub probes: Vec<ProbeConfig>,
     pub policy: PolicyConfig,
     pub rules: Vec<RuleConfig>,
+    /// Where incident notices go.
+    pub notify: Vec<ReceiverConfig>,
 }
 
 /// `probes.toml` as written.
@@ -63,6 +67,8 @@ pub struct RemediationsFile {
     pub policy: PolicyConfig,
     #[serde(default, rename = "rule")]
     pub rules: Vec<RuleConfig>,
+    #[serde(default)]
+    pub notify: Vec<ReceiverConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
