@@ -65,6 +65,10 @@ pub struct ReceiverConfig {
     /// Notices waiting for this receiver; beyond it, new ones are dropped (and counted).
     #[serde(default = "default_queue_size")]
     pub queue_size: usize,
+    /// Alertmanager only: send the alerts of open incidents again this often, so they stay
+    /// active past Alertmanager's `resolve_timeout` (5 min by default). `0s` turns it off.
+    #[serde(default = "default_resend", with = "humantime_serde")]
+    pub resend: Duration,
     /// Slack only: add Block Kit blocks beside the plain `text`.
     #[serde(default)]
     pub blocks: bool,
@@ -89,6 +93,10 @@ fn default_retry_delay() -> Duration {
 }
 
 fn default_deadline() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_resend() -> Duration {
     Duration::from_secs(60)
 }
 
@@ -146,6 +154,9 @@ impl ReceiverConfig {
         }
         if self.queue_size == 0 {
             out.push(("queue_size", "must be at least 1".into()));
+        }
+        if !self.resend.is_zero() && self.resend < Duration::from_millis(100) {
+            out.push(("resend", "must be 0s (off) or at least 100ms".into()));
         }
         if self.blocks && self.kind != ReceiverKind::Slack {
             out.push(("blocks", "only a slack receiver sends blocks".into()));

@@ -5,7 +5,8 @@
 //! new severity is a new alert: an escalation starts the alert at the new severity and ends
 //! (`endsAt`) the alerts at every other severity it may have had; a resolve ends them all at
 //! the resolve time. Firing alerts carry no `endsAt`: Alertmanager keeps them active for its
-//! `resolve_timeout` (5 min by default) unless they are sent again (a breach re-sends).
+//! `resolve_timeout` (5 min by default), so the notifier sends [`firing`] alerts again every
+//! `resend` while the incident is open.
 
 use serde_json::{Value, json};
 
@@ -22,10 +23,6 @@ const LEVELS: [Level; 4] = [Level::P4, Level::P3, Level::P2, Level::P1];
 /// The array POSTed to an `alertmanager` receiver.
 pub fn payload(notice: &Notice, message: &Message) -> Value {
     let inc = &notice.incident;
-    let ended_at = match notice.kind {
-        NoticeKind::Resolved => Some(inc.resolved_at.unwrap_or(notice.at)),
-        _ => None,
-    };
     let mut alerts = vec![];
     // The severities it may have fired at: any level up to its peak.
     let possible = LEVELS.iter().filter(|l| **l <= inc.peak);
@@ -39,12 +36,19 @@ pub fn payload(notice: &Notice, message: &Message) -> Value {
             }
         }
         NoticeKind::Resolved => {
+            let ended_at = inc.resolved_at.unwrap_or(notice.at);
             for &level in possible {
-                alerts.push(alert(notice, message, level, ended_at));
+                alerts.push(alert(notice, message, level, Some(ended_at)));
             }
         }
     }
     Value::Array(alerts)
+}
+
+/// The alert of a still open incident at its current severity, to send again so that it
+/// stays active.
+pub fn firing(notice: &Notice, message: &Message) -> Value {
+    json!([alert(notice, message, notice.incident.level, None)])
 }
 
 fn alert(

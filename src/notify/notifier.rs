@@ -1,23 +1,30 @@
 //! The notifier: one task and one bounded queue per receiver, so a dead receiver delays only
 //! itself and notices reach each receiver in order. [`Notifier::notify`] never waits: when a
 //! queue is full the notice is dropped for that receiver, with a warning and
-//! `astreinte_notifications_total{result="dropped"}`.
+//! `astreinte_notifications_total{result="dropped"}`. Other results: `delivered`, `failed`,
+//! and for Alertmanager's periodic resends of open incidents, `resent` and `resend_failed`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::MissedTickBehavior;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::send::post_with_retries;
 use super::{
-    Delivery, Error, Message, Notice, ReceiverConfig, ReceiverKind, alertmanager, render, slack,
-    webhook,
+    Delivery, Error, Message, Notice, NoticeKind, ReceiverConfig, ReceiverKind, alertmanager,
+    render, slack, webhook,
 };
 use crate::config::IncidentSettings;
 use crate::incident::Event;
 use crate::metrics::{Metrics, NotifyLabels};
+
+/// `tokio::time::interval` refuses a zero period (resend is off then anyway).
+const MIN_RESEND: Duration = Duration::from_millis(100);
 
 /// A rendered notice, shared by every receiver's queue.
 struct Queued {
@@ -115,7 +122,8 @@ impl Notifier {
     }
 }
 
-/// One receiver's task: delivers its queue in order until the notifier is dropped.
+/// One receiver's task: delivers its queue in order until the notifier is dropped, and for
+/// Alertmanager sends the alerts of open incidents again every `resend`.
 async fn deliver_all(
     cfg: Arc<ReceiverConfig>,
     client: reqwest::Client,
@@ -123,40 +131,98 @@ async fn deliver_all(
     metrics: Arc<Metrics>,
     deliveries: Option<mpsc::Sender<Delivery>>,
 ) {
-    while let Some(q) = rx.recv().await {
-        let (path, body) = match cfg.kind {
-            ReceiverKind::Webhook => ("", webhook::payload(&q.notice, &q.message)),
-            ReceiverKind::Slack => ("", slack::payload(&q.message, cfg.blocks)),
-            ReceiverKind::Alertmanager => (
-                alertmanager::PATH,
-                alertmanager::payload(&q.notice, &q.message),
-            ),
-        };
-        let (result, attempts) = post_with_retries(&client, &cfg, path, &body).await;
-        let inc = &q.notice.incident;
-        let event = q.notice.kind.as_str();
-        match &result {
-            Ok(()) => {
-                info!(receiver = %cfg.name, incident = %inc.id, event, attempts, "notification delivered");
-                count(&metrics, &cfg.name, "delivered");
+    let resend = cfg.kind == ReceiverKind::Alertmanager && !cfg.resend.is_zero();
+    // The last notice of each open incident, by id.
+    let mut firing: BTreeMap<String, Arc<Queued>> = BTreeMap::new();
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + cfg.resend,
+        cfg.resend.max(MIN_RESEND),
+    );
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            next = rx.recv() => {
+                let Some(q) = next else { break };
+                if resend {
+                    if q.notice.kind == NoticeKind::Resolved {
+                        firing.remove(&q.notice.incident.id);
+                    } else {
+                        firing.insert(q.notice.incident.id.clone(), q.clone());
+                    }
+                }
+                let delivery = deliver_one(&cfg, &client, &q, &metrics).await;
+                if let Some(out) = &deliveries
+                    && out.try_send(delivery).is_err()
+                {
+                    debug!(receiver = %cfg.name, incident = %q.notice.incident.id,
+                        "delivery report not taken (channel full or closed)");
+                }
             }
-            Err(e) => {
-                warn!(receiver = %cfg.name, incident = %inc.id, event, attempts, error = %e, "notification failed");
-                count(&metrics, &cfg.name, "failed");
+            _ = ticker.tick(), if resend && !firing.is_empty() => {
+                for q in firing.values() {
+                    resend_firing(&cfg, &client, q, &metrics).await;
+                }
             }
         }
-        let Some(out) = &deliveries else { continue };
-        let delivery = Delivery {
-            incident_id: inc.id.clone(),
-            key: inc.key.clone(),
-            receiver: cfg.name.clone(),
-            kind: q.notice.kind,
-            ok: result.is_ok(),
-            attempts,
-            error: result.err().map(|e| e.to_string()),
-        };
-        if out.try_send(delivery).is_err() {
-            debug!(receiver = %cfg.name, incident = %inc.id, "delivery report not taken (channel full or closed)");
+    }
+}
+
+/// Sends one notice with retries; logs and counts the outcome.
+async fn deliver_one(
+    cfg: &ReceiverConfig,
+    client: &reqwest::Client,
+    q: &Queued,
+    metrics: &Metrics,
+) -> Delivery {
+    let (path, body) = match cfg.kind {
+        ReceiverKind::Webhook => ("", webhook::payload(&q.notice, &q.message)),
+        ReceiverKind::Slack => ("", slack::payload(&q.message, cfg.blocks)),
+        ReceiverKind::Alertmanager => (
+            alertmanager::PATH,
+            alertmanager::payload(&q.notice, &q.message),
+        ),
+    };
+    let (result, attempts) = post_with_retries(client, cfg, path, &body, cfg.retries).await;
+    let inc = &q.notice.incident;
+    let event = q.notice.kind.as_str();
+    match &result {
+        Ok(()) => {
+            info!(receiver = %cfg.name, incident = %inc.id, event, attempts, "notification delivered");
+            count(metrics, &cfg.name, "delivered");
+        }
+        Err(e) => {
+            warn!(receiver = %cfg.name, incident = %inc.id, event, attempts, error = %e, "notification failed");
+            count(metrics, &cfg.name, "failed");
+        }
+    }
+    Delivery {
+        incident_id: inc.id.clone(),
+        key: inc.key.clone(),
+        receiver: cfg.name.clone(),
+        kind: q.notice.kind,
+        ok: result.is_ok(),
+        attempts,
+        error: result.err().map(|e| e.to_string()),
+    }
+}
+
+/// One attempt, no retry: the next resend comes soon anyway.
+async fn resend_firing(
+    cfg: &ReceiverConfig,
+    client: &reqwest::Client,
+    q: &Queued,
+    metrics: &Metrics,
+) {
+    let body = alertmanager::firing(&q.notice, &q.message);
+    let (result, _) = post_with_retries(client, cfg, alertmanager::PATH, &body, 0).await;
+    match result {
+        Ok(()) => {
+            debug!(receiver = %cfg.name, incident = %q.notice.incident.id, "firing alert sent again");
+            count(metrics, &cfg.name, "resent");
+        }
+        Err(e) => {
+            warn!(receiver = %cfg.name, incident = %q.notice.incident.id, error = %e, "cannot send the firing alert again");
+            count(metrics, &cfg.name, "resend_failed");
         }
     }
 }

@@ -40,12 +40,14 @@ impl SendError {
     }
 }
 
-/// Posts `body` to `cfg`'s URL (plus `path`), retrying; returns the result and the attempts.
+/// Posts `body` to `cfg`'s URL (plus `path`), with up to `retries` retries; returns the
+/// result and the attempts made.
 pub(super) async fn post_with_retries(
     client: &reqwest::Client,
     cfg: &ReceiverConfig,
     path: &str,
     body: &serde_json::Value,
+    retries: u32,
 ) -> (Result<(), SendError>, u32) {
     let url = match resolve_url(cfg) {
         Ok(u) => format!("{}{path}", u.trim_end_matches('/')),
@@ -70,7 +72,7 @@ pub(super) async fn post_with_retries(
     let backoff = ExponentialBuilder::default()
         .with_min_delay(cfg.retry_delay)
         .with_max_delay(MAX_RETRY_DELAY)
-        .with_max_times(cfg.retries as usize)
+        .with_max_times(retries as usize)
         .with_jitter();
     let attempt = || async {
         attempts.fetch_add(1, Ordering::Relaxed);

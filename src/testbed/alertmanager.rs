@@ -10,8 +10,11 @@ use super::{Error, Proc, Result, free_port, require, wait_for};
 pub const BINARY: &str = "/usr/bin/prometheus-alertmanager";
 pub const PACKAGE: &str = "prometheus-alertmanager";
 
-/// Every alert goes to the `null` receiver (no integration), grouped fast.
+/// Every alert goes to the `null` receiver (no integration), grouped fast. `{RESOLVE}` is
+/// how long an alert sent without `endsAt` stays active.
 const CONFIG: &str = "\
+global:
+  resolve_timeout: {RESOLVE}
 route:
   receiver: 'null'
   group_by: ['incident']
@@ -31,14 +34,17 @@ pub struct Alertmanager {
 
 impl Alertmanager {
     /// Starts it with its config, data and log under `dir`, and waits for `/-/ready`.
-    pub async fn start(dir: &Path) -> Result<Alertmanager> {
+    /// `resolve_timeout` is Alertmanager's (5 min in production; tests shorten it).
+    pub async fn start(dir: &Path, resolve_timeout: Duration) -> Result<Alertmanager> {
         require(BINARY, PACKAGE)?;
         let io = |what: &str| {
             let what = what.to_owned();
             move |source| Error::Io { what, source }
         };
         let config = dir.join("alertmanager.yml");
-        std::fs::write(&config, CONFIG).map_err(io("write alertmanager.yml"))?;
+        let resolve = format!("{}ms", resolve_timeout.as_millis().max(1));
+        std::fs::write(&config, CONFIG.replace("{RESOLVE}", &resolve))
+            .map_err(io("write alertmanager.yml"))?;
         let data = dir.join("alertmanager-data");
         std::fs::create_dir_all(&data).map_err(io("create the alertmanager data dir"))?;
         let log = dir.join("alertmanager.log");
