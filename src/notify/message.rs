@@ -99,7 +99,7 @@ fn status(notice: &Notice, settings: &IncidentSettings) -> String {
     match notice.kind {
         NoticeKind::Opened => format!("open, {}", inc.level),
         NoticeKind::Escalated => match notice.from {
-            Some(from) => format!("escalated {from} -> {}, open for {open_for}", inc.level),
+            Some(from) => format!("escalated {from} → {}, open for {open_for}", inc.level),
             None => format!("escalated to {}, open for {open_for}", inc.level),
         },
         NoticeKind::Breached => match settings.target(inc.peak) {

@@ -81,7 +81,7 @@ fn each_event_renders_its_lines() {
             "[ESCALATED] P1 - rag-api service down",
             "Detected: 2026-11-23 03:12:00 UTC",
             "Impact: service down (escalated P2 → P1: service_down (HTTP 503))",
-            "Status: escalated P2 -> P1, open for 5m",
+            "Status: escalated P2 → P1, open for 5m",
             "Actions:",
             "- 03:15:00 UTC action: scale rag-api to 6",
             "ETA: by 03:27:00 UTC (P1 response target 15m)",

@@ -126,3 +126,33 @@ fn transport(e: &reqwest::Error) -> SendError {
         SendError::Transport(classify_chain(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_network_429_and_5xx_are_retried() {
+        let cases = [
+            (SendError::Transport("connection_refused"), true),
+            (SendError::Transport("timeout"), true),
+            (SendError::Status(500), true),
+            (SendError::Status(503), true),
+            (SendError::Status(429), true),
+            (SendError::Status(400), false),
+            (SendError::Status(401), false),
+            (SendError::Status(404), false),
+            (
+                SendError::Secret {
+                    field: "token",
+                    message: "environment variable X is not set".into(),
+                },
+                false,
+            ),
+            (SendError::Deadline(Duration::from_secs(1)), false),
+        ];
+        for (e, transient) in cases {
+            assert_eq!(e.is_transient(), transient, "{e}");
+        }
+    }
+}

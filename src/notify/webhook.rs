@@ -28,3 +28,34 @@ pub fn payload(notice: &Notice, message: &Message) -> Value {
         "text": message.text,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IncidentSettings;
+    use crate::incident::Incidents;
+    use crate::level::Level;
+    use crate::notify::render;
+
+    #[test]
+    fn an_escalation_says_from_which_level() {
+        let s = IncidentSettings::default();
+        let t0 = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let t1 = t0 + jiff::SignedDuration::from_secs(90);
+        let mut inc = Incidents::default();
+        inc.on_level("api", Level::P3, "slow", "", t0, &s);
+        let e = inc.on_level("api", Level::P1, "service_down", "", t1, &s);
+        let n = Notice::new(&e[0], t1);
+        let v = payload(&n, &render(&n, &s));
+        assert_eq!(v["event"], "escalated");
+        assert_eq!(v["from"], "P3");
+        assert_eq!(v["incident"]["level"], "P1");
+        assert_eq!(v["incident"]["duration_seconds"], 90);
+        assert!(
+            v["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("[ESCALATED] P1 - ")
+        );
+    }
+}
