@@ -18,6 +18,7 @@ use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::journal::{FileStore, Journal};
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::probes::Prober;
 use crate::remediation::Remediator;
 use crate::server::{self, AppState};
@@ -95,6 +96,16 @@ pub async fn run(
     let (remediator, results) = Remediator::new(Actuators::new()?, prober.clone(), leader);
     let mut engine = Engine::new(config.clone(), metrics.clone(), status, journal)
         .with_remediation(remediator, results);
+    let notify_tracker = TaskTracker::new();
+    let (delivery_tx, deliveries) = mpsc::channel(256);
+    let notifier = Notifier::spawn(
+        &config.notify,
+        config.incidents.clone(),
+        metrics.clone(),
+        Some(delivery_tx),
+        &notify_tracker,
+    )?;
+    engine = engine.with_notifier(notifier, deliveries);
     if let Some(path) = &record {
         let file = std::fs::OpenOptions::new()
             .create(true)

@@ -12,10 +12,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::check;
 use crate::config::Config;
-use crate::incident::Event;
+use crate::incident::{EntryKind, Event};
 use crate::journal::{Journal, Store};
 use crate::level::Level;
 use crate::metrics::{LevelLabels, Metrics, ResultLabels, TargetLabels};
+use crate::notify::{Delivery, Notifier};
 use crate::postmortem;
 use crate::probes::{Observation, Outcome};
 use crate::remediation::{Context, DecisionEntry, Remediator, TaskResult};
@@ -38,6 +39,8 @@ pub struct Engine<S> {
     keys: BTreeMap<String, Vec<String>>,
     /// Incident events for the notifier.
     events: Option<mpsc::Sender<Event>>,
+    /// Incident notices to webhooks, Slack and Alertmanager, and their delivery reports.
+    notifier: Option<(Notifier, mpsc::Receiver<Delivery>)>,
     /// Where every observation is appended as a JSON line (`run --record`), for `simulate`.
     recorder: Option<std::io::LineWriter<std::fs::File>>,
     /// Rules, actions and their results (absent for a probe-only engine).
@@ -69,6 +72,7 @@ impl<S: Store> Engine<S> {
             events: None,
             remediation: None,
             recorder: None,
+            notifier: None,
             dirty: false,
         };
         engine.publish();
@@ -78,6 +82,17 @@ impl<S: Store> Engine<S> {
     /// Sends incident events to `tx` (the notifier) as they happen.
     pub fn with_events(mut self, tx: mpsc::Sender<Event>) -> Self {
         self.events = Some(tx);
+        self
+    }
+
+    /// Sends incident events to the receivers of `notifier`; `deliveries` reports each
+    /// delivery, which goes on the incident's timeline.
+    pub fn with_notifier(
+        mut self,
+        notifier: Notifier,
+        deliveries: mpsc::Receiver<Delivery>,
+    ) -> Self {
+        self.notifier = Some((notifier, deliveries));
         self
     }
 
@@ -305,6 +320,9 @@ impl<S: Store> Engine<S> {
                 }
                 Event::Paged { text, .. } => warn!(page = %text, "paging the on-call"),
             }
+            if let Some((notifier, _)) = &self.notifier {
+                notifier.notify(&event, jiff::Timestamp::now());
+            }
             if let Some(tx) = &self.events
                 && tx.try_send(event).is_err()
             {
@@ -411,6 +429,13 @@ impl<S: Store> Engine<S> {
                 Some(result) = next_result(&mut self.remediation) => {
                     self.on_task_result(result, jiff::Timestamp::now());
                 }
+                Some(d) = next_delivery(&mut self.notifier) => {
+                    let now = jiff::Timestamp::now();
+                    if self.journal.doc.incidents.note(&d.key, EntryKind::Notification, d.timeline_text(), now) {
+                        self.dirty = true;
+                        self.publish();
+                    }
+                }
                 _ = tick.tick() => {
                     let now = jiff::Timestamp::now();
                     self.tick(now);
@@ -455,6 +480,14 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
+    }
+}
+
+/// The next delivery report, or never without a notifier.
+async fn next_delivery(n: &mut Option<(Notifier, mpsc::Receiver<Delivery>)>) -> Option<Delivery> {
+    match n {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

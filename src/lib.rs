@@ -31,6 +31,7 @@
 //! | [`engine`] | what happens to each observation |
 //! | [`journal`] | action history, incidents and budgets, persisted (file or Kubernetes) |
 //! | [`metrics`] | every exported metric, registered in one place |
+//! | [`notify`] | incident notices (seed template) to webhooks, Slack and Alertmanager |
 //! | [`status`] | the last result of each probe |
 //! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
 //! | [`check`] | `astreinte check`: every probe once, as a table |
@@ -47,6 +48,7 @@ pub mod incident;
 pub mod journal;
 pub mod level;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod postmortem;
 pub mod probes;

@@ -104,6 +104,13 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// `receiver` is the configured receiver name (bounded by the config).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifyLabels {
+    pub receiver: String,
+    pub result: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TargetLabels {
     pub target: String,
@@ -155,6 +162,7 @@ pub struct Metrics {
     pub remediation_actions_total: Family<ActionLabels, Counter>,
     pub remediation_budget_remaining: Family<RuleLabels, Gauge>,
     pub leader: Gauge,
+    pub notifications_total: Family<NotifyLabels, Counter>,
     gauges: HashMap<GaugeName, Family<Vec<(String, String)>, FloatGauge>>,
 }
 
@@ -240,6 +248,12 @@ impl Metrics {
             "Whether this replica holds the leader Lease and may remediate (1) or not (0)",
             leader.clone(),
         );
+        let notifications_total = Family::<NotifyLabels, Counter>::default();
+        ours.register(
+            "notifications",
+            "Incident notices by receiver and result (delivered, failed, dropped)",
+            notifications_total.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -268,6 +282,7 @@ impl Metrics {
             remediation_actions_total,
             remediation_budget_remaining,
             leader,
+            notifications_total,
             gauges,
         }
     }

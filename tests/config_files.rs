@@ -105,3 +105,91 @@ fn env_overrides_apply_to_known_sections_only() {
     );
     assert!(stdout.contains("mode enforce"), "{stdout}");
 }
+
+#[test]
+fn notify_receivers_load_and_their_mistakes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let probes = "[[probe]]\nid = \"d\"\nkind = \"disk\"\npath = \"/\"\n";
+    write(
+        dir.path(),
+        probes,
+        r#"
+[[notify]]
+name = "alertmanager"
+kind = "alertmanager"
+url = "http://alertmanager.monitoring:9093"
+min_level = "P2"
+
+[[notify]]
+name = "oncall-slack"
+kind = "slack"
+url_from = { env = "SLACK_WEBHOOK_URL" }
+blocks = true
+timeout = "5s"
+retries = 5
+"#,
+    );
+    let c = load_dir(dir.path()).unwrap();
+    assert_eq!(c.notify.len(), 2);
+    assert_eq!(c.notify[0].min_level, astreinte::level::Level::P2);
+    assert_eq!(c.notify[1].retries, 5);
+
+    write(
+        dir.path(),
+        probes,
+        r#"
+[[notify]]
+name = "hook"
+kind = "webhook"
+url = "ftp://example.com"
+min_level = "ok"
+timeout = "30s"
+deadline = "10s"
+blocks = true
+token = { env = "A", file = "/b" }
+
+[[notify]]
+name = "hook"
+kind = "slack"
+url = "https://hooks.example.com/x"
+url_from = { env = "X" }
+queue_size = 0
+
+[[notify]]
+name = "bad name!"
+kind = "webhook"
+url = "http://x"
+"#,
+    );
+    let err = load_dir(dir.path()).unwrap_err();
+    let text = err.to_string();
+    let expected = [
+        ("notify \"hook\"", "url"),
+        ("notify \"hook\"", "min_level"),
+        ("notify \"hook\"", "deadline"),
+        ("notify \"hook\"", "blocks"),
+        ("notify \"hook\"", "token"),
+        ("notify \"hook\"", "name"),
+        ("notify \"hook\"", "queue_size"),
+        ("notify \"bad name!\"", "name"),
+    ];
+    for (item, field) in expected {
+        assert!(
+            err.0.iter().any(|p| p.item == item
+                && p.field == field
+                && p.file.ends_with("remediations.toml")),
+            "missing {item} {field} in:\n{text}"
+        );
+    }
+
+    // Unknown fields and kinds are named too.
+    for (line, field) in [
+        ("kind = \"pager\"", "notify.0.kind"),
+        ("kind = \"webhook\"\nretires = 3", "notify.0.retires"),
+    ] {
+        let rem = format!("[[notify]]\nname = \"x\"\nurl = \"http://x\"\n{line}\n");
+        write(dir.path(), probes, &rem);
+        let err = load_dir(dir.path()).unwrap_err();
+        assert!(err.0.iter().any(|p| p.field == field), "{err}");
+    }
+}

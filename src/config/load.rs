@@ -110,6 +110,7 @@ fn assemble<P: figment::Provider>(
         probes: p.probes,
         policy: r.policy,
         rules: r.rules,
+        notify: r.notify,
     };
     problems.extend(validate(&config, &probes_name, &rem_name));
     if problems.is_empty() {

@@ -5,6 +5,7 @@
 
 mod incidents;
 mod load;
+mod notify;
 mod probe;
 mod probe_promql;
 mod probe_redis;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use incidents::IncidentSettings;
 pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
+pub use notify::{ReceiverConfig, ReceiverKind};
 pub use probe::{
     Damping, DiskSpec, HttpSpec, NoData, ProbeConfig, ProbeSpec, PromqlSpec, RedisSpec, TcpSpec,
 };
@@ -44,6 +46,8 @@ pub struct Config {
     pub probes: Vec<ProbeConfig>,
     pub policy: PolicyConfig,
     pub rules: Vec<RuleConfig>,
+    /// Where incident notices go.
+    pub notify: Vec<ReceiverConfig>,
 }
 
 /// `probes.toml` as written.
@@ -70,6 +74,8 @@ pub struct RemediationsFile {
     pub policy: PolicyConfig,
     #[serde(default, rename = "rule")]
     pub rules: Vec<RuleConfig>,
+    #[serde(default)]
+    pub notify: Vec<ReceiverConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -92,7 +92,26 @@ pub(super) fn validate(config: &Config, probes_file: &str, rules_file: &str) -> 
         check_spec(&probe.spec, &mut r);
     }
     check_rules(config, rules_file, &mut problems);
+    check_receivers(config, rules_file, &mut problems);
     problems
+}
+
+/// `[[notify]]`: each receiver's own checks, and unique names.
+fn check_receivers(config: &Config, file: &str, problems: &mut Vec<Problem>) {
+    let mut seen = BTreeSet::new();
+    for receiver in &config.notify {
+        let mut r = Report {
+            problems: &mut *problems,
+            file,
+            item: format!("notify \"{}\"", receiver.name),
+        };
+        if !seen.insert(receiver.name.as_str()) {
+            r.add("name", "duplicate receiver name");
+        }
+        for (field, message) in receiver.problems() {
+            r.add(field, message);
+        }
+    }
 }
 
 fn check_timing(config: &Config, probe: &ProbeConfig, r: &mut Report<'_>) {

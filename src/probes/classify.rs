@@ -16,7 +16,7 @@ pub fn classify_io(e: &io::Error) -> &'static str {
 }
 
 /// Walks an error's source chain and names the first cause it recognises.
-pub(super) fn classify_chain(err: &(dyn StdError + 'static)) -> &'static str {
+pub(crate) fn classify_chain(err: &(dyn StdError + 'static)) -> &'static str {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     let mut fallback = "connect_error";
     while let Some(e) = cur {

@@ -4,7 +4,7 @@
 //! Every probe opens fresh connections (no pool that would hide an outage), caps what it reads,
 //! and says `Unknown` when it could not see.
 
-mod classify;
+pub(crate) mod classify;
 mod disk;
 mod http;
 mod outcome;

@@ -1,8 +1,10 @@
-//! Testbed: real servers from Debian packages (etcd, Patroni, PostgreSQL, Redis, Prometheus)
-//! started on 127.0.0.1 with free ports, for the integration tests and for `astreinte demo`.
+//! Testbed: real servers from Debian packages (etcd, Patroni, PostgreSQL, Redis, Prometheus,
+//! Alertmanager) started on 127.0.0.1 with free ports, for the integration tests and for
+//! `astreinte demo`.
 //! Each server is a [`Proc`] in its own process group, killed with its group when dropped, so
 //! exactly the processes started here are stopped, even when a test panics.
 
+pub mod alertmanager;
 mod process;
 pub mod prometheus;
 pub mod redis;

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod http_target;
+pub mod notify_harness;
+pub mod webhook_sink;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
