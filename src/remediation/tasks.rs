@@ -33,6 +33,12 @@ pub enum TaskResult {
         ok: bool,
         detail: String,
     },
+    /// A reversible action was undone after its incident resolved.
+    Undone {
+        record: u64,
+        rule: String,
+        result: Result<ActionOutcome, ActionError>,
+    },
 }
 
 /// One action to carry out.
@@ -141,6 +147,24 @@ pub async fn verify(
             rule: rule.id,
             ok,
             detail,
+        })
+        .await;
+}
+
+/// Undoes a reversible action after its incident resolved.
+pub async fn undo(
+    record: u64,
+    rule: RuleConfig,
+    value: serde_json::Value,
+    actuators: Actuators,
+    tx: mpsc::Sender<TaskResult>,
+) {
+    let result = actuators.undo(&rule.action, &value, rule.deadline()).await;
+    let _ = tx
+        .send(TaskResult::Undone {
+            record,
+            rule: rule.id,
+            result,
         })
         .await;
 }
