@@ -38,6 +38,22 @@ pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The cluster client, or `None` (local mode, or a broken kubeconfig, which is logged: the
+/// daemon keeps probing everything else and the Kubernetes probes say `Unknown`).
+async fn connect_kube(config: &Config) -> Option<crate::clients::kube::Client> {
+    match crate::clients::kube::connect(config.kubernetes.kubeconfig.as_deref()).await {
+        Ok(Some(client)) => Some(client),
+        Ok(None) => {
+            info!("no kubernetes cluster configured: kubernetes probes report unknown");
+            None
+        }
+        Err(e) => {
+            error!(error = %e, "cannot build the kubernetes client: kubernetes probes report unknown");
+            None
+        }
+    }
+}
+
 /// `astreinte run`: the daemon, until SIGTERM or SIGINT.
 pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result<()> {
     install_crypto();
@@ -46,7 +62,8 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
         config.server.listen = addr;
     }
     let config = Arc::new(config);
-    let prober = Prober::new()?;
+    let kube = connect_kube(&config).await;
+    let prober = Prober::new()?.with_kube(kube);
     let metrics = Arc::new(Metrics::new());
     let status = Arc::new(StatusBoard::default());
     let state = Arc::new(AppState {
@@ -122,7 +139,7 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
 /// `astreinte check`: runs every probe once and prints the table; returns the exit code.
 pub async fn check_once(config: &Config, json: bool) -> Result<i32> {
     install_crypto();
-    let prober = Prober::new()?;
+    let prober = Prober::new()?.with_kube(connect_kube(config).await);
     let observations = check::run_once(config, &prober).await;
     if json {
         println!("{}", check::render_json(&observations));

@@ -33,6 +33,7 @@
 //! | [`metrics`] | every exported metric, registered in one place |
 //! | [`status`] | the last result of each probe |
 //! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
+//! | [`clients`] | the Kubernetes API client and its error classification |
 //! | [`check`] | `astreinte check`: every probe once, as a table |
 //! | [`level`] | the P1–P4 incident levels |
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
@@ -40,6 +41,7 @@
 
 pub mod app;
 pub mod check;
+pub mod clients;
 pub mod config;
 pub mod engine;
 pub mod journal;

@@ -24,6 +24,11 @@ pub enum GaugeName {
     HttpStatusCode,
     DiskUsedRatio,
     DiskInodesUsedRatio,
+    NodeReady,
+    NodesNotReady,
+    WorkloadDesiredReplicas,
+    WorkloadAvailableReplicas,
+    WorkloadPodsNotRunning,
 }
 
 impl GaugeName {
@@ -31,6 +36,11 @@ impl GaugeName {
         GaugeName::HttpStatusCode,
         GaugeName::DiskUsedRatio,
         GaugeName::DiskInodesUsedRatio,
+        GaugeName::NodeReady,
+        GaugeName::NodesNotReady,
+        GaugeName::WorkloadDesiredReplicas,
+        GaugeName::WorkloadAvailableReplicas,
+        GaugeName::WorkloadPodsNotRunning,
     ];
 
     /// The metric name without the `astreinte_` prefix, and its help text.
@@ -47,6 +57,23 @@ impl GaugeName {
             GaugeName::DiskInodesUsedRatio => (
                 "disk_inodes_used_ratio",
                 "Used share of the file system's inodes",
+            ),
+            GaugeName::NodeReady => ("node_ready", "Whether the node's Ready condition is True"),
+            GaugeName::NodesNotReady => (
+                "nodes_not_ready",
+                "Nodes a node probe sees NotReady",
+            ),
+            GaugeName::WorkloadDesiredReplicas => (
+                "workload_desired_replicas",
+                "Replicas the Deployment asks for (spec.replicas)",
+            ),
+            GaugeName::WorkloadAvailableReplicas => (
+                "workload_available_replicas",
+                "Available replicas of the Deployment",
+            ),
+            GaugeName::WorkloadPodsNotRunning => (
+                "workload_pods_not_running",
+                "Pods of the Deployment not Running or in CrashLoopBackOff",
             ),
         }
     }
@@ -83,6 +110,8 @@ pub struct Metrics {
     pub probe_runs_total: Family<RunLabels, Counter>,
     pub schedule_lateness_seconds: Histogram,
     pub config_reload_total: Family<ResultLabels, Counter>,
+    /// 1 while this replica holds the leader Lease.
+    pub leader: Gauge,
     gauges: HashMap<GaugeName, Family<Vec<(String, String)>, FloatGauge>>,
 }
 
@@ -123,6 +152,12 @@ impl Metrics {
             "Configuration reloads by result (applied, invalid)",
             config_reload_total.clone(),
         );
+        let leader = Gauge::default();
+        ours.register(
+            "leader",
+            "Whether this replica holds the leader Lease (1) or not (0)",
+            leader.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -144,6 +179,7 @@ impl Metrics {
             probe_runs_total,
             schedule_lateness_seconds,
             config_reload_total,
+            leader,
             gauges,
         }
     }

@@ -22,6 +22,8 @@ const EMBEDDED_REMEDIATIONS: &str = include_str!("../../examples/local/remediati
 pub enum Source {
     Dir(PathBuf),
     Embedded,
+    /// A watched ConfigMap, as `namespace/name`.
+    ConfigMap(String),
 }
 
 impl fmt::Display for Source {
@@ -29,6 +31,7 @@ impl fmt::Display for Source {
         match self {
             Source::Dir(d) => write!(f, "{}", d.display()),
             Source::Embedded => write!(f, "embedded {EMBEDDED_DIR}"),
+            Source::ConfigMap(name) => write!(f, "configmap {name}"),
         }
     }
 }
@@ -84,6 +87,26 @@ pub fn load_embedded() -> Result<Config, ConfigError> {
     )
 }
 
+/// Loads the two files from strings: the `probes.toml` and `remediations.toml` keys of the
+/// policy ConfigMap `origin` (`namespace/name`), which names them in every problem.
+pub fn load_from_strings(
+    origin: &str,
+    probes: &str,
+    remediations: &str,
+) -> Result<Config, ConfigError> {
+    assemble(
+        Source::ConfigMap(origin.to_owned()),
+        (
+            format!("configmap {origin} key {PROBES_FILE}"),
+            Toml::string(probes),
+        ),
+        (
+            format!("configmap {origin} key {REMEDIATIONS_FILE}"),
+            Toml::string(remediations),
+        ),
+    )
+}
+
 fn assemble<P: figment::Provider>(
     source: Source,
     (probes_name, probes): (String, P),
@@ -91,7 +114,7 @@ fn assemble<P: figment::Provider>(
 ) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
     let probes_file: Option<ProbesFile> =
-        extract(&probes_name, probes, &["server", "defaults"], &mut problems);
+        extract(&probes_name, probes, &["server", "defaults", "kubernetes"], &mut problems);
     let rem_file: Option<RemediationsFile> =
         extract(&rem_name, remediations, &["policy"], &mut problems);
     let (Some(p), Some(r)) = (probes_file, rem_file) else {
@@ -104,6 +127,7 @@ fn assemble<P: figment::Provider>(
         probes: p.probes,
         policy: r.policy,
         rules: r.rules,
+        kubernetes: p.kubernetes,
     };
     problems.extend(validate(&config, &probes_name, &rem_name));
     if problems.is_empty() {

@@ -3,6 +3,7 @@
 //!
 //! figment stays inside this module so it can be replaced without touching the rest.
 
+mod kube;
 mod load;
 mod probe;
 mod rule;
@@ -15,8 +16,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
-pub use probe::{DiskSpec, HttpSpec, ProbeConfig, ProbeSpec, TcpSpec};
+pub use kube::{KubeSettings, LeaseSettings};
+pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded, load_from_strings};
+pub use probe::{DiskSpec, HttpSpec, NodeSpec, ProbeConfig, ProbeSpec, TcpSpec, WorkloadSpec};
 pub use rule::{
     ActionSpec, Budget, Mode, PartitionGuard, PolicyConfig, RuleConfig, Trigger, Verify, Window,
 };
@@ -36,6 +38,7 @@ pub struct Config {
     pub probes: Vec<ProbeConfig>,
     pub policy: PolicyConfig,
     pub rules: Vec<RuleConfig>,
+    pub kubernetes: KubeSettings,
 }
 
 /// `probes.toml` as written.
@@ -48,6 +51,8 @@ pub struct ProbesFile {
     pub defaults: Defaults,
     #[serde(default, rename = "probe")]
     pub probes: Vec<ProbeConfig>,
+    #[serde(default)]
+    pub kubernetes: KubeSettings,
 }
 
 /// `remediations.toml` as written.
@@ -135,7 +140,7 @@ impl Config {
     pub fn files(&self) -> Vec<PathBuf> {
         match &self.source {
             Source::Dir(dir) => vec![dir.join(PROBES_FILE), dir.join(REMEDIATIONS_FILE)],
-            Source::Embedded => vec![],
+            Source::Embedded | Source::ConfigMap(_) => vec![],
         }
     }
 }

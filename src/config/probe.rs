@@ -50,6 +50,8 @@ pub enum ProbeSpec {
     Http(HttpSpec),
     Tcp(TcpSpec),
     Disk(DiskSpec),
+    Node(NodeSpec),
+    Workload(WorkloadSpec),
 }
 
 impl ProbeSpec {
@@ -58,6 +60,8 @@ impl ProbeSpec {
             ProbeSpec::Http(_) => ProbeKind::Http,
             ProbeSpec::Tcp(_) => ProbeKind::Tcp,
             ProbeSpec::Disk(_) => ProbeKind::Disk,
+            ProbeSpec::Node(_) => ProbeKind::Node,
+            ProbeSpec::Workload(_) => ProbeKind::Workload,
         }
     }
 
@@ -67,6 +71,11 @@ impl ProbeSpec {
             ProbeSpec::Http(h) => h.url.clone(),
             ProbeSpec::Tcp(t) => t.address.clone(),
             ProbeSpec::Disk(d) => d.path.display().to_string(),
+            ProbeSpec::Node(n) => match &n.label_selector {
+                Some(sel) => format!("nodes {sel}"),
+                None => "nodes".into(),
+            },
+            ProbeSpec::Workload(w) => format!("deployment {}/{}", w.namespace, w.deployment),
         }
     }
 }
@@ -131,6 +140,24 @@ fn default_degraded_ratio() -> f64 {
 
 fn default_failed_ratio() -> f64 {
     0.95
+}
+
+/// `kind = "node"`: Ready and pressure conditions of every node (or those a label selector
+/// picks), from a shared watch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// `node-role.kubernetes.io/worker=true`, `pool in (a,b)`…; default: every node.
+    #[serde(default)]
+    pub label_selector: Option<String>,
+}
+
+/// `kind = "workload"`: a Deployment's replicas and the state of its pods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    pub namespace: String,
+    pub deployment: String,
 }
 
 #[cfg(test)]

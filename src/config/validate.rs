@@ -159,6 +159,18 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
             }
         }
         ProbeSpec::Tcp(t) => check_address(&t.address, "address", r),
+        ProbeSpec::Node(n) => {
+            if n.label_selector.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                r.add("label_selector", "must not be empty (leave it out for every node)");
+            }
+        }
+        ProbeSpec::Workload(w) => {
+            for (field, v) in [("namespace", &w.namespace), ("deployment", &w.deployment)] {
+                if !is_dns_label(v) {
+                    r.add(field, format!("`{v}` is not a valid Kubernetes name"));
+                }
+            }
+        }
         ProbeSpec::Disk(d) => {
             if !d.path.is_absolute() {
                 r.add("path", "must be an absolute path");
@@ -176,6 +188,16 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
             }
         }
     }
+}
+
+/// A DNS-1123 label/subdomain: lowercase alphanumerics, `-` and `.`, 1 to 253 characters.
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && !s.starts_with(['-', '.'])
+        && !s.ends_with(['-', '.'])
 }
 
 /// `host:port`, with a numeric port and a non-empty host.

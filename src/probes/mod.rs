@@ -5,10 +5,13 @@
 //! and says `Unknown` when it could not see.
 
 mod classify;
+mod cluster;
 mod disk;
 mod http;
+pub mod node;
 mod outcome;
 mod tcp;
+pub mod workload;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +30,8 @@ pub enum ProbeKind {
     Http,
     Tcp,
     Disk,
+    Node,
+    Workload,
 }
 
 impl ProbeKind {
@@ -35,6 +40,8 @@ impl ProbeKind {
             ProbeKind::Http => "http",
             ProbeKind::Tcp => "tcp",
             ProbeKind::Disk => "disk",
+            ProbeKind::Node => "node",
+            ProbeKind::Workload => "workload",
         }
     }
 }
@@ -50,13 +57,22 @@ pub enum Error {
 #[derive(Clone)]
 pub struct Prober {
     http: http::Clients,
+    /// `None`: no cluster (local mode); Kubernetes probes then say `Unknown: no_cluster`.
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl Prober {
     pub fn new() -> Result<Self, Error> {
         Ok(Prober {
             http: http::Clients::new().map_err(Error::HttpClient)?,
+            cluster: None,
         })
+    }
+
+    /// Gives the Kubernetes probes a cluster to look at.
+    pub fn with_kube(mut self, client: Option<kube::Client>) -> Self {
+        self.cluster = client.map(cluster::Cluster::new);
+        self
     }
 
     /// Runs one probe under its timeout and stamps the result.
@@ -88,6 +104,21 @@ impl Prober {
             ProbeSpec::Http(spec) => self.http.probe(&probe.id, spec, timeout).await,
             ProbeSpec::Tcp(spec) => tcp::probe(spec).await,
             ProbeSpec::Disk(spec) => disk::probe(&probe.id, spec).await,
+            ProbeSpec::Node(spec) => match &self.cluster {
+                Some(c) => node::probe(&c.nodes, &probe.id, spec, timeout).await,
+                None => no_cluster(),
+            },
+            ProbeSpec::Workload(spec) => match &self.cluster {
+                Some(c) => workload::probe(&c.client, &c.restarts, &probe.id, spec).await,
+                None => no_cluster(),
+            },
         }
     }
+}
+
+fn no_cluster() -> Finding {
+    Finding::new(
+        Outcome::unknown("no_cluster"),
+        "no Kubernetes cluster configured (no kubeconfig, not in a cluster)",
+    )
 }
