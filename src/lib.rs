@@ -24,6 +24,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `main.rs` | the CLI (clap); thin |
+//! | [`actuators`] | bounded actions (Kubernetes: restart, scale, patches, pod delete) |
 //! | [`app`] | wiring: build from config, spawn tasks, stop cleanly |
 //! | [`config`] | loading (figment: TOML + `ASTREINTE_*` env), serde types, `validate()` |
 //! | [`probes`] | the outcome types and one file per probe kind |
@@ -39,6 +40,7 @@
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
 //! | [`shutdown`], [`telemetry`] | signals; logs |
 
+pub mod actuators;
 pub mod app;
 pub mod check;
 pub mod clients;

@@ -327,6 +327,29 @@ fn check_action(action: &ActionSpec, config: &Config, r: &mut Report<'_>) {
                 );
             }
         }
+        ActionSpec::Resources {
+            cpu_limit,
+            memory_limit,
+            max_cpu_limit,
+            max_memory_limit,
+            ..
+        } => {
+            for (field, v) in [
+                ("action.cpu_limit", cpu_limit),
+                ("action.memory_limit", memory_limit),
+                ("action.max_cpu_limit", max_cpu_limit),
+                ("action.max_memory_limit", max_memory_limit),
+            ] {
+                if let Some(q) = v
+                    && crate::actuators::kube::parse_quantity(q).is_none()
+                {
+                    r.add(field, format!("`{q}` is not a Kubernetes quantity"));
+                }
+            }
+            if cpu_limit.is_none() && memory_limit.is_none() {
+                r.add("action", "set cpu_limit, memory_limit or both");
+            }
+        }
         ActionSpec::Http { url, token, .. } => {
             if url::Url::parse(url).is_err() {
                 r.add("action.url", format!("`{url}` is not a valid URL"));
