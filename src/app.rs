@@ -54,6 +54,44 @@ async fn connect_kube(config: &Config) -> Option<crate::clients::kube::Client> {
     }
 }
 
+/// In a cluster: leader election on the Lease, and the policy ConfigMap watch when one is
+/// configured (a good new version replaces the served configuration; a bad one is rejected).
+fn spawn_cluster_tasks(
+    client: &crate::clients::kube::Client,
+    config: &Arc<Config>,
+    state: &Arc<AppState>,
+    metrics: &Arc<Metrics>,
+    cancel: &CancellationToken,
+) {
+    let identity =
+        std::env::var("HOSTNAME").unwrap_or_else(|_| format!("astreinte-{}", std::process::id()));
+    let leader_config = crate::leader::LeaderConfig::from_settings(&config.kubernetes, identity);
+    // The receiver is for the remediation engine; the gauge shows leadership meanwhile.
+    let (_leading, _task) = crate::leader::spawn(
+        client.clone(),
+        leader_config,
+        cancel.clone(),
+        Some(metrics.leader.clone()),
+    );
+    if let Some(name) = &config.kubernetes.policy_configmap {
+        let (mut rx, _task) = crate::reload::spawn(
+            client.clone(),
+            &config.kubernetes.namespace,
+            name,
+            config.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        );
+        let state = state.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let new = rx.borrow_and_update().clone();
+                state.config.store(new);
+            }
+        });
+    }
+}
+
 /// `astreinte run`: the daemon, until SIGTERM or SIGINT.
 pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result<()> {
     install_crypto();
@@ -63,7 +101,7 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
     }
     let config = Arc::new(config);
     let kube = connect_kube(&config).await;
-    let prober = Prober::new()?.with_kube(kube);
+    let prober = Prober::new()?.with_kube(kube.clone());
     let metrics = Arc::new(Metrics::new());
     let status = Arc::new(StatusBoard::default());
     let state = Arc::new(AppState {
@@ -96,6 +134,9 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
     );
 
     let tracker = TaskTracker::new();
+    if let Some(client) = &kube {
+        spawn_cluster_tasks(client, &config, &state, &metrics, &cancel);
+    }
     let server_cancel = cancel.clone();
     let server = tokio::spawn(server::serve(listener, state.clone(), server_cancel));
     let (tx, rx) = mpsc::channel(1024);

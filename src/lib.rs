@@ -28,9 +28,11 @@
 //! | [`app`] | wiring: build from config, spawn tasks, stop cleanly |
 //! | [`config`] | loading (figment: TOML + `ASTREINTE_*` env), serde types, `validate()` |
 //! | [`probes`] | the outcome types and one file per probe kind |
+//! | [`reload`] | live policy from a watched ConfigMap, keeping the last good one |
 //! | [`scheduler`] | when each probe runs |
 //! | [`engine`] | what happens to each observation |
 //! | [`journal`] | action history, incidents and budgets, persisted (file or Kubernetes) |
+//! | [`leader`] | leader election on a Lease: only the leader acts |
 //! | [`metrics`] | every exported metric, registered in one place |
 //! | [`status`] | the last result of each probe |
 //! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
@@ -47,9 +49,11 @@ pub mod clients;
 pub mod config;
 pub mod engine;
 pub mod journal;
+pub mod leader;
 pub mod level;
 pub mod metrics;
 pub mod probes;
+pub mod reload;
 pub mod scheduler;
 pub mod server;
 pub mod shutdown;

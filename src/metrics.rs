@@ -59,10 +59,7 @@ impl GaugeName {
                 "Used share of the file system's inodes",
             ),
             GaugeName::NodeReady => ("node_ready", "Whether the node's Ready condition is True"),
-            GaugeName::NodesNotReady => (
-                "nodes_not_ready",
-                "Nodes a node probe sees NotReady",
-            ),
+            GaugeName::NodesNotReady => ("nodes_not_ready", "Nodes a node probe sees NotReady"),
             GaugeName::WorkloadDesiredReplicas => (
                 "workload_desired_replicas",
                 "Replicas the Deployment asks for (spec.replicas)",

@@ -216,7 +216,12 @@ async fn from_kubeconfig(file: Kubeconfig) -> Result<kube::Config> {
 
 /// Runs `call` until it succeeds, fails for good, or `deadline` passes. Transient errors are
 /// retried with exponential backoff; conflicts too when `call` re-reads what it writes.
-pub async fn retry<T, F, Fut>(deadline: Instant, op: &Op, retry_conflicts: bool, call: F) -> Result<T>
+pub async fn retry<T, F, Fut>(
+    deadline: Instant,
+    op: &Op,
+    retry_conflicts: bool,
+    call: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,

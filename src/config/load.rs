@@ -113,8 +113,12 @@ fn assemble<P: figment::Provider>(
     (rem_name, remediations): (String, P),
 ) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
-    let probes_file: Option<ProbesFile> =
-        extract(&probes_name, probes, &["server", "defaults", "kubernetes"], &mut problems);
+    let probes_file: Option<ProbesFile> = extract(
+        &probes_name,
+        probes,
+        &["server", "defaults", "kubernetes"],
+        &mut problems,
+    );
     let rem_file: Option<RemediationsFile> =
         extract(&rem_name, remediations, &["policy"], &mut problems);
     let (Some(p), Some(r)) = (probes_file, rem_file) else {

@@ -160,8 +160,14 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
         }
         ProbeSpec::Tcp(t) => check_address(&t.address, "address", r),
         ProbeSpec::Node(n) => {
-            if n.label_selector.as_deref().is_some_and(|s| s.trim().is_empty()) {
-                r.add("label_selector", "must not be empty (leave it out for every node)");
+            if n.label_selector
+                .as_deref()
+                .is_some_and(|s| s.trim().is_empty())
+            {
+                r.add(
+                    "label_selector",
+                    "must not be empty (leave it out for every node)",
+                );
             }
         }
         ProbeSpec::Workload(w) => {

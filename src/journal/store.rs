@@ -29,7 +29,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether retrying the same call may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_) | StoreError::Conflict { .. })
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Conflict { .. }
+        )
     }
 }
 

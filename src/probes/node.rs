@@ -175,7 +175,10 @@ pub fn assess(id: &str, nodes: &[Arc<Node>], now: jiff::Timestamp) -> Finding {
     } else if count > 0 {
         (
             Outcome::failed("node_not_ready"),
-            format!("{count} of {total} nodes NotReady: {}", not_ready.join(", ")),
+            format!(
+                "{count} of {total} nodes NotReady: {}",
+                not_ready.join(", ")
+            ),
         )
     } else if !pressured.is_empty() {
         (
@@ -217,21 +220,33 @@ mod tests {
 
     #[test]
     fn all_ready_is_healthy() {
-        let f = assess("n", &[node("a", "True", None), node("b", "True", None)], at());
+        let f = assess(
+            "n",
+            &[node("a", "True", None), node("b", "True", None)],
+            at(),
+        );
         assert_eq!(f.outcome, Outcome::Healthy);
         assert_eq!(f.detail, "2 nodes Ready");
     }
 
     #[test]
     fn one_not_ready_names_it_and_how_long() {
-        let f = assess("n", &[node("a", "True", None), node("b", "Unknown", None)], at());
+        let f = assess(
+            "n",
+            &[node("a", "True", None), node("b", "Unknown", None)],
+            at(),
+        );
         assert_eq!(f.outcome, Outcome::failed("node_not_ready"));
         assert_eq!(f.detail, "1 of 2 nodes NotReady: b for 5m");
     }
 
     #[test]
     fn all_not_ready_is_cluster_down() {
-        let f = assess("n", &[node("a", "False", None), node("b", "False", None)], at());
+        let f = assess(
+            "n",
+            &[node("a", "False", None), node("b", "False", None)],
+            at(),
+        );
         assert_eq!(f.outcome, Outcome::failed("cluster_down"));
     }
 

@@ -105,7 +105,10 @@ pub async fn probe(
         Ok(l) => l.items,
         Err(e) => return unknown(&Error::from_kube(e, &list)),
     };
-    let restarts = pods.iter().map(|p| (pod_name(p), restart_count(p))).collect();
+    let restarts = pods
+        .iter()
+        .map(|p| (pod_name(p), restart_count(p)))
+        .collect();
     let grown = memory.grown(id, restarts);
     assess(id, &deployment, &pods, &grown)
 }
@@ -152,18 +155,32 @@ pub fn assess(id: &str, d: &Deployment, pods: &[Pod], restarted: &[String]) -> F
         .collect();
     let labels = [("probe", id)];
     let measurements = vec![
-        Measurement::new(GaugeName::WorkloadDesiredReplicas, &labels, f64::from(desired)),
-        Measurement::new(GaugeName::WorkloadAvailableReplicas, &labels, f64::from(available)),
-        Measurement::new(GaugeName::WorkloadPodsNotRunning, &labels, stuck.len() as f64),
+        Measurement::new(
+            GaugeName::WorkloadDesiredReplicas,
+            &labels,
+            f64::from(desired),
+        ),
+        Measurement::new(
+            GaugeName::WorkloadAvailableReplicas,
+            &labels,
+            f64::from(available),
+        ),
+        Measurement::new(
+            GaugeName::WorkloadPodsNotRunning,
+            &labels,
+            stuck.len() as f64,
+        ),
     ];
-    let mut detail = format!(
-        "deployment {name}: {available}/{desired} available, {updated} updated"
-    );
+    let mut detail =
+        format!("deployment {name}: {available}/{desired} available, {updated} updated");
     if !stuck.is_empty() {
         detail.push_str(&format!("; not running: {}", stuck.join(", ")));
     }
     if !restarted.is_empty() {
-        detail.push_str(&format!("; restarted since last check: {}", restarted.join(", ")));
+        detail.push_str(&format!(
+            "; restarted since last check: {}",
+            restarted.join(", ")
+        ));
     }
     let outcome = if desired > 0 && available == 0 {
         Outcome::failed("no_replicas_available")
@@ -199,7 +216,10 @@ mod tests {
     }
 
     fn pod(name: &str, phase: &str, waiting: Option<&str>) -> Pod {
-        let state = waiting.map_or(json!({ "running": {} }), |r| json!({ "waiting": { "reason": r } }));
+        let state = waiting.map_or(
+            json!({ "running": {} }),
+            |r| json!({ "waiting": { "reason": r } }),
+        );
         serde_json::from_value(json!({
             "metadata": { "name": name },
             "status": { "phase": phase, "containerStatuses": [
@@ -212,7 +232,10 @@ mod tests {
     #[test]
     fn outcomes_in_order_of_gravity() {
         let ok = [pod("a", "Running", None)];
-        assert_eq!(assess("w", &deployment(2, 2), &ok, &[]).outcome, Outcome::Healthy);
+        assert_eq!(
+            assess("w", &deployment(2, 2), &ok, &[]).outcome,
+            Outcome::Healthy
+        );
         assert_eq!(
             assess("w", &deployment(2, 0), &ok, &[]).outcome,
             Outcome::failed("no_replicas_available")

@@ -27,7 +27,10 @@ pub async fn patch_configmap(
     let get = Op::new("get", "configmaps", namespace, name);
     let patch_op = Op::new("patch", "configmaps", namespace, name);
     let (previous, patched) = retry(deadline, &patch_op, true, || async {
-        let current = api.get(name).await.map_err(|e| KubeError::from_kube(e, &get))?;
+        let current = api
+            .get(name)
+            .await
+            .map_err(|e| KubeError::from_kube(e, &get))?;
         let old = current.data.clone().unwrap_or_default();
         let previous: serde_json::Map<String, Value> = data
             .keys()
@@ -47,7 +50,14 @@ pub async fn patch_configmap(
     let keys: Vec<&str> = data.keys().map(String::as_str).collect();
     let detail = format!("patched configmap {namespace}/{name}: {}", keys.join(", "));
     let object = reference("v1", "ConfigMap", &patched.metadata);
-    record_event(client, &object, "AstreinteConfigPatch", &detail, EventType::Normal).await;
+    record_event(
+        client,
+        &object,
+        "AstreinteConfigPatch",
+        &detail,
+        EventType::Normal,
+    )
+    .await;
     Ok(ActionOutcome {
         previous: Some(Value::Object(previous)),
         detail,

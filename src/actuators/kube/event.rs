@@ -67,11 +67,7 @@ pub async fn record_event(
 }
 
 /// A reference to a namespaced object, from its metadata.
-pub fn reference(
-    api_version: &str,
-    kind: &str,
-    meta: &ObjectMeta,
-) -> ObjectReference {
+pub fn reference(api_version: &str, kind: &str, meta: &ObjectMeta) -> ObjectReference {
     ObjectReference {
         api_version: Some(api_version.into()),
         kind: Some(kind.into()),

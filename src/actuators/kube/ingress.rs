@@ -28,7 +28,10 @@ pub async fn switch_ingress_backend(
     let get = Op::new("get", "ingresses.networking.k8s.io", namespace, name);
     let patch_op = Op::new("patch", "ingresses.networking.k8s.io", namespace, name);
     let (previous, patched, switched) = retry(deadline, &patch_op, true, || async {
-        let current = api.get(name).await.map_err(|e| KubeError::from_kube(e, &get))?;
+        let current = api
+            .get(name)
+            .await
+            .map_err(|e| KubeError::from_kube(e, &get))?;
         let mut spec = current.spec.clone().unwrap_or_default();
         let mut old_services = Vec::new();
         let mut switch = |b: &mut IngressServiceBackend| {
@@ -48,7 +51,11 @@ pub async fn switch_ingress_backend(
                 }
             }
         }
-        if let Some(b) = spec.default_backend.as_mut().and_then(|d| d.service.as_mut()) {
+        if let Some(b) = spec
+            .default_backend
+            .as_mut()
+            .and_then(|d| d.service.as_mut())
+        {
             switch(b);
         }
         let old = current.spec.clone().unwrap_or_default();
@@ -78,7 +85,14 @@ pub async fn switch_ingress_backend(
         "ingress {namespace}/{name}: {switched} backend(s) switched from {from} to {service}"
     );
     let object = reference("networking.k8s.io/v1", "Ingress", &patched.metadata);
-    record_event(client, &object, "AstreinteIngressBackend", &detail, EventType::Normal).await;
+    record_event(
+        client,
+        &object,
+        "AstreinteIngressBackend",
+        &detail,
+        EventType::Normal,
+    )
+    .await;
     Ok(ActionOutcome {
         previous: Some(previous),
         detail,
@@ -98,7 +112,10 @@ pub async fn patch_ingress_annotations(
     let get = Op::new("get", "ingresses.networking.k8s.io", namespace, name);
     let patch_op = Op::new("patch", "ingresses.networking.k8s.io", namespace, name);
     let (previous, patched) = retry(deadline, &patch_op, true, || async {
-        let current = api.get(name).await.map_err(|e| KubeError::from_kube(e, &get))?;
+        let current = api
+            .get(name)
+            .await
+            .map_err(|e| KubeError::from_kube(e, &get))?;
         let old = current.metadata.annotations.clone().unwrap_or_default();
         let previous: serde_json::Map<String, Value> = annotations
             .keys()
@@ -118,10 +135,19 @@ pub async fn patch_ingress_annotations(
     })
     .await?;
     let keys: Vec<&str> = annotations.keys().map(String::as_str).collect();
-    let detail = format!("ingress {namespace}/{name}: annotations {}", keys.join(", "));
+    let detail = format!(
+        "ingress {namespace}/{name}: annotations {}",
+        keys.join(", ")
+    );
     let object = reference("networking.k8s.io/v1", "Ingress", &patched.metadata);
-    record_event(client, &object, "AstreinteIngressAnnotations", &detail, EventType::Normal)
-        .await;
+    record_event(
+        client,
+        &object,
+        "AstreinteIngressAnnotations",
+        &detail,
+        EventType::Normal,
+    )
+    .await;
     Ok(ActionOutcome {
         previous: Some(Value::Object(previous)),
         detail,

@@ -17,7 +17,7 @@ use crate::clients::kube::{Client, Error as KubeError};
 use crate::config::ActionSpec;
 
 pub use configmap::patch_configmap;
-pub use event::{EventType, record_event};
+pub use event::{EventType, record_event, reference};
 pub use ingress::{patch_ingress_annotations, switch_ingress_backend};
 pub use pod::delete_stuck_pod;
 pub use resources::{Limits, parse_quantity, patch_resources};
@@ -61,7 +61,11 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Runs one Kubernetes action from `remediations.toml` before `deadline`.
-pub async fn apply(client: &Client, action: &ActionSpec, deadline: Instant) -> Result<ActionOutcome> {
+pub async fn apply(
+    client: &Client,
+    action: &ActionSpec,
+    deadline: Instant,
+) -> Result<ActionOutcome> {
     match action {
         ActionSpec::RolloutRestart {
             namespace,
@@ -72,7 +76,17 @@ pub async fn apply(client: &Client, action: &ActionSpec, deadline: Instant) -> R
             deployment,
             replicas,
             max_replicas,
-        } => scale(client, namespace, deployment, *replicas, *max_replicas, deadline).await,
+        } => {
+            scale(
+                client,
+                namespace,
+                deployment,
+                *replicas,
+                *max_replicas,
+                deadline,
+            )
+            .await
+        }
         ActionSpec::ConfigmapPatch {
             namespace,
             name,
@@ -118,8 +132,10 @@ pub async fn apply(client: &Client, action: &ActionSpec, deadline: Instant) -> R
                 cpu: max_cpu_limit.clone(),
                 memory: max_memory_limit.clone(),
             };
-            patch_resources(client, namespace, deployment, container, &wanted, &ceiling, deadline)
-                .await
+            patch_resources(
+                client, namespace, deployment, container, &wanted, &ceiling, deadline,
+            )
+            .await
         }
         ActionSpec::DeletePod {
             namespace,

@@ -50,11 +50,7 @@ pub async fn delete_stuck_pod(
             .map_err(|e| KubeError::from_kube(e, &list))
     })
     .await?;
-    let Some((pod, why)) = pods
-        .items
-        .iter()
-        .find_map(|p| stuck(p).map(|why| (p, why)))
-    else {
+    let Some((pod, why)) = pods.items.iter().find_map(|p| stuck(p).map(|why| (p, why))) else {
         return Err(Error::Refused(format!(
             "no stuck pod matches {selector} in {namespace}"
         )));
@@ -74,7 +70,14 @@ pub async fn delete_stuck_pod(
     .await?;
     let detail = format!("deleted pod {namespace}/{name} ({why})");
     let object = reference("v1", "Pod", &pod.metadata);
-    record_event(client, &object, "AstreinteDeletePod", &detail, EventType::Warning).await;
+    record_event(
+        client,
+        &object,
+        "AstreinteDeletePod",
+        &detail,
+        EventType::Warning,
+    )
+    .await;
     Ok(ActionOutcome {
         previous: Some(json!({ "pod": name, "reason": why })),
         detail,

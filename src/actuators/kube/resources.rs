@@ -57,7 +57,9 @@ fn check_ceiling(what: &str, wanted: Option<&String>, ceiling: Option<&String>) 
         (Some(_), Some(_)) => Err(Error::Refused(format!(
             "{what} limit {w} is above the ceiling {c}"
         ))),
-        _ => Err(Error::Refused(format!("{what} limit {w} or ceiling {c} is not a quantity"))),
+        _ => Err(Error::Refused(format!(
+            "{what} limit {w} or ceiling {c} is not a quantity"
+        ))),
     }
 }
 
@@ -76,13 +78,16 @@ pub async fn patch_resources(
     let get = Op::new("get", "deployments.apps", namespace, name);
     let patch_op = Op::new("patch", "deployments.apps", namespace, name);
     let (previous, patched) = retry(deadline, &patch_op, true, || async {
-        let current = api.get(name).await.map_err(|e| KubeError::from_kube(e, &get))?;
-        let mut template = current
+        let current = api
+            .get(name)
+            .await
+            .map_err(|e| KubeError::from_kube(e, &get))?;
+        let mut template = current.spec.clone().map(|s| s.template).unwrap_or_default();
+        let mut containers = template
             .spec
-            .clone()
-            .map(|s| s.template)
+            .take()
+            .map(|s| s.containers)
             .unwrap_or_default();
-        let mut containers = template.spec.take().map(|s| s.containers).unwrap_or_default();
         let Some(c) = containers.iter_mut().find(|c| c.name == container) else {
             return Err(KubeError::NotFound {
                 object: format!("container {container} in deployment {namespace}/{name}"),
@@ -122,7 +127,14 @@ pub async fn patch_resources(
         set.join(", ")
     );
     let object = reference("apps/v1", "Deployment", &patched.metadata);
-    record_event(client, &object, "AstreinteResources", &detail, EventType::Normal).await;
+    record_event(
+        client,
+        &object,
+        "AstreinteResources",
+        &detail,
+        EventType::Normal,
+    )
+    .await;
     Ok(ActionOutcome {
         previous: Some(previous),
         detail,

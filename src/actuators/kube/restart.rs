@@ -45,8 +45,14 @@ pub async fn rollout_restart(
     match wait_for_rollout(client, namespace, name, deadline).await {
         Ok(status) => {
             let detail = format!("rollout restart of {namespace}/{name} complete: {status}");
-            record_event(client, &object, "AstreinteRolloutRestart", &detail, EventType::Normal)
-                .await;
+            record_event(
+                client,
+                &object,
+                "AstreinteRolloutRestart",
+                &detail,
+                EventType::Normal,
+            )
+            .await;
             Ok(ActionOutcome {
                 previous: None,
                 detail,
@@ -54,8 +60,14 @@ pub async fn rollout_restart(
         }
         Err(e) => {
             let message = format!("rollout restart of {namespace}/{name} did not complete: {e}");
-            record_event(client, &object, "AstreinteRolloutStuck", &message, EventType::Warning)
-                .await;
+            record_event(
+                client,
+                &object,
+                "AstreinteRolloutStuck",
+                &message,
+                EventType::Warning,
+            )
+            .await;
             Err(e)
         }
     }
@@ -73,7 +85,9 @@ pub async fn wait_for_rollout(
     let mut last = String::from("no status yet");
     loop {
         let got = retry(deadline, &op, false, || async {
-            api.get(name).await.map_err(|e| KubeError::from_kube(e, &op))
+            api.get(name)
+                .await
+                .map_err(|e| KubeError::from_kube(e, &op))
         })
         .await;
         match got {
@@ -106,10 +120,8 @@ pub fn rollout_state(d: &Deployment) -> (bool, String) {
     let updated = s.updated_replicas.unwrap_or(0);
     let ready = s.ready_replicas.unwrap_or(0);
     let available = s.available_replicas.unwrap_or(0);
-    let done = observed >= generation
-        && updated == desired
-        && ready == desired
-        && available == desired;
+    let done =
+        observed >= generation && updated == desired && ready == desired && available == desired;
     let status = format!(
         "{updated} updated, {ready} ready, {available} available of {desired} \
          (generation {generation}, observed {observed})"

@@ -51,7 +51,8 @@ pub async fn scale(
         Ok((previous, scale))
     })
     .await?;
-    let detail = format!("scaled deployment {namespace}/{name} from {previous} to {replicas} replicas");
+    let detail =
+        format!("scaled deployment {namespace}/{name} from {previous} to {replicas} replicas");
     let object = ObjectReference {
         api_version: Some("apps/v1".into()),
         kind: Some("Deployment".into()),
@@ -60,7 +61,14 @@ pub async fn scale(
         uid: scale.metadata.uid.clone(),
         ..ObjectReference::default()
     };
-    record_event(client, &object, "AstreinteScale", &detail, EventType::Normal).await;
+    record_event(
+        client,
+        &object,
+        "AstreinteScale",
+        &detail,
+        EventType::Normal,
+    )
+    .await;
     Ok(ActionOutcome {
         previous: Some(json!({ "replicas": previous })),
         detail,
