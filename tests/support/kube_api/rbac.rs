@@ -33,7 +33,11 @@ impl Rbac {
         let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("valid RBAC YAML");
         let strings = |v: &Value| -> Vec<String> {
             v.as_array()
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let rules = docs
@@ -52,7 +56,8 @@ impl Rbac {
     /// Removes one verb on one resource (`"deployments"`, `"apps"`), for denial tests.
     pub fn without(mut self, verb: &str, group: &str, resource: &str) -> Self {
         for rule in &mut self.rules {
-            if rule.groups.iter().any(|g| g == group) && rule.resources.iter().any(|r| r == resource)
+            if rule.groups.iter().any(|g| g == group)
+                && rule.resources.iter().any(|r| r == resource)
             {
                 rule.verbs.retain(|v| v != verb);
             }

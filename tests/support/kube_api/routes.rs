@@ -124,9 +124,7 @@ fn ok(code: StatusCode, v: Value) -> Response {
 }
 
 fn verb_of(method: &Method, t: &Target, query: &HashMap<String, String>) -> &'static str {
-    let watching = query
-        .get("watch")
-        .is_some_and(|w| w == "true" || w == "1");
+    let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
     match (method.as_str(), t.name.is_some()) {
         ("GET", true) => "get",
         ("GET", false) if watching => "watch",
@@ -149,10 +147,19 @@ pub async fn handle(
 ) -> Response {
     let query: HashMap<String, String> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let Some(t) = parse(uri.path()) else {
-        return status(404, "NotFound", "the server could not find the requested resource".into(), json!({}));
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+            json!({}),
+        );
     };
     let verb = verb_of(&method, &t, &query);
     let content_type = headers
@@ -171,7 +178,12 @@ pub async fn handle(
     });
     let name = t.name.clone().unwrap_or_default();
     let permission = (verb.to_owned(), qualify(t.group(), &t.rbac_resource()));
-    if !shared.rbac.lock().unwrap().allows(verb, t.group(), &t.rbac_resource()) {
+    if !shared
+        .rbac
+        .lock()
+        .unwrap()
+        .allows(verb, t.group(), &t.rbac_resource())
+    {
         shared.denied.lock().unwrap().insert(permission);
         let message = forbidden_message(
             &shared.sa_namespace,
@@ -195,7 +207,12 @@ pub async fn handle(
         "update" => update(&shared, &t, &name, body),
         "patch" => patch(&shared, &t, &name, &content_type, &body),
         "delete" => delete(&shared, &t, &name),
-        _ => status(405, "MethodNotAllowed", format!("{verb} is not supported here"), json!({})),
+        _ => status(
+            405,
+            "MethodNotAllowed",
+            format!("{verb} is not supported here"),
+            json!({}),
+        ),
     }
 }
 
@@ -274,10 +291,18 @@ fn scale_of(deployment: &Value) -> Value {
 }
 
 fn create(shared: &Arc<Shared>, t: &Target, mut body: Value) -> Response {
-    let mut name = body["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let mut name = body["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if name.is_empty() {
         let Some(prefix) = body["metadata"]["generateName"].as_str() else {
-            return status(422, "Invalid", "metadata.name: Required value".into(), json!({}));
+            return status(
+                422,
+                "Invalid",
+                "metadata.name: Required value".into(),
+                json!({}),
+            );
         };
         name = format!("{prefix}{:05x}", rand_suffix());
     }
@@ -331,14 +356,22 @@ fn update(shared: &Arc<Shared>, t: &Target, name: &str, body: Value) -> Response
     respond_write(shared, t, name, &key, &current, result)
 }
 
-fn patch(shared: &Arc<Shared>, t: &Target, name: &str, content_type: &str, body: &Value) -> Response {
+fn patch(
+    shared: &Arc<Shared>,
+    t: &Target,
+    name: &str,
+    content_type: &str,
+    body: &Value,
+) -> Response {
     let merge = content_type.starts_with("application/merge-patch+json")
         || content_type.starts_with("application/strategic-merge-patch+json");
     if !merge {
         return status(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (got {content_type:?})"
+            ),
             json!({}),
         );
     }

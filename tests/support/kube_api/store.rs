@@ -115,11 +115,7 @@ impl Store {
 
     /// Changes after `rv`, for a watch that resumes.
     pub fn history_after(&self, rv: u64) -> Vec<Change> {
-        self.history
-            .iter()
-            .filter(|c| c.rv > rv)
-            .cloned()
-            .collect()
+        self.history.iter().filter(|c| c.rv > rv).cloned().collect()
     }
 
     /// Forgets the history: a watch from any older resourceVersion now gets 410 Gone.
@@ -157,7 +153,10 @@ impl Store {
         if !key.namespace.is_empty() {
             meta.insert("namespace".into(), json!(key.namespace));
         }
-        meta.insert("uid".into(), json!(format!("00000000-0000-4000-8000-{:012}", self.uid)));
+        meta.insert(
+            "uid".into(),
+            json!(format!("00000000-0000-4000-8000-{:012}", self.uid)),
+        );
         meta.insert(
             "creationTimestamp".into(),
             json!(jiff::Timestamp::now().round(jiff::Unit::Second).ok()),
@@ -192,7 +191,11 @@ impl Store {
         }
         let kept: Vec<(String, Value)> = ["uid", "creationTimestamp", "name", "namespace"]
             .iter()
-            .filter_map(|f| current["metadata"].get(*f).map(|v| ((*f).to_owned(), v.clone())))
+            .filter_map(|f| {
+                current["metadata"]
+                    .get(*f)
+                    .map(|v| ((*f).to_owned(), v.clone()))
+            })
             .collect();
         let rv = self.bump();
         let meta = meta_mut(&mut object);
