@@ -33,6 +33,7 @@ fn workload_probe() -> Config {
 }
 
 async fn prober(api: &KubeApi) -> Prober {
+    astreinte::app::install_crypto();
     Prober::new().unwrap().with_kube(Some(api.client().await))
 }
 
@@ -55,6 +56,7 @@ async fn until(prober: &Prober, config: &Config, want: Outcome) -> Observation {
 
 #[tokio::test]
 async fn kubernetes_probes_without_a_cluster_are_unknown() {
+    astreinte::app::install_crypto();
     let prober = Prober::new().unwrap();
     for c in [node_probe(""), workload_probe()] {
         let o = observe(&prober, &c).await;
@@ -110,6 +112,38 @@ async fn node_probe_follows_the_watch_without_relisting() {
             .get("allowWatchBookmarks")
             .map(String::as_str),
         Some("true")
+    );
+}
+
+#[tokio::test]
+async fn node_watch_survives_bookmarks_and_relists_after_410() {
+    let api = KubeApi::start().await;
+    api.set_bookmark_every(Duration::from_millis(50));
+    api.put(objects::node("node-a", true));
+    api.put(objects::node("node-b", true));
+    let prober = prober(&api).await;
+    let c = node_probe("");
+    assert_eq!(observe(&prober, &c).await.outcome, Outcome::Healthy);
+    wait_for("bookmarks", Duration::from_secs(5), || async {
+        (api.bookmarks_sent() >= 3).then_some(())
+    })
+    .await;
+    // Bookmarks are not changes: still one list, still healthy.
+    assert_eq!(api.requests_to("list", "/api/v1/nodes").len(), 1);
+    assert_eq!(observe(&prober, &c).await.outcome, Outcome::Healthy);
+
+    // The apiserver is unreachable for watches while a node changes and the history is
+    // compacted: the resumed watch gets 410 Expired, the watcher relists, the probe sees it.
+    api.cut_watches();
+    api.set_node_condition("node-a", "Ready", "False");
+    api.compact();
+    api.restore_watches();
+    let o = until(&prober, &c, Outcome::failed("node_not_ready")).await;
+    assert!(o.detail.contains("node-a"), "{}", o.detail);
+    assert_eq!(
+        api.requests_to("list", "/api/v1/nodes").len(),
+        2,
+        "relisted after 410"
     );
 }
 

@@ -49,6 +49,13 @@ pub struct Shared {
     pub faults: Mutex<Vec<Fault>>,
     pub rollout: Mutex<Rollout>,
     pub bookmark_every: Mutex<Duration>,
+    /// Caps every watch's duration (the apiserver closes watches; clients resume or relist).
+    pub max_watch: Mutex<Option<Duration>>,
+    pub bookmarks_sent: std::sync::atomic::AtomicUsize,
+    /// Bumped to close every open watch.
+    pub watch_epoch: tokio::sync::watch::Sender<u64>,
+    /// While set, watch requests get 503 (an apiserver the client cannot watch).
+    pub watches_refused: std::sync::atomic::AtomicBool,
 }
 
 pub struct KubeApi {
@@ -82,6 +89,10 @@ impl KubeApi {
             faults: Mutex::default(),
             rollout: Mutex::new(Rollout::Completes(Duration::from_millis(200))),
             bookmark_every: Mutex::new(Duration::from_secs(1)),
+            max_watch: Mutex::new(None),
+            bookmarks_sent: Default::default(),
+            watch_epoch: tokio::sync::watch::channel(0).0,
+            watches_refused: Default::default(),
         });
         let app = axum::Router::new()
             .fallback(routes::handle)
@@ -180,6 +191,31 @@ impl KubeApi {
 
     pub fn set_bookmark_every(&self, every: Duration) {
         *self.shared.bookmark_every.lock().unwrap() = every;
+    }
+
+    /// Closes every watch started from now on after `d`.
+    pub fn set_max_watch(&self, d: Duration) {
+        *self.shared.max_watch.lock().unwrap() = Some(d);
+    }
+
+    /// Closes every open watch and refuses new ones (503) until [`Self::restore_watches`].
+    pub fn cut_watches(&self) {
+        self.shared
+            .watches_refused
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared.watch_epoch.send_modify(|e| *e += 1);
+    }
+
+    pub fn restore_watches(&self) {
+        self.shared
+            .watches_refused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn bookmarks_sent(&self) -> usize {
+        self.shared
+            .bookmarks_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets the watch history: resuming from an older resourceVersion gets 410.

@@ -199,6 +199,18 @@ pub async fn handle(
     if let Some(fault) = shared.take_fault(verb, &t.resource, &name) {
         return fault.respond(&t, &name);
     }
+    if verb == "watch"
+        && shared
+            .watches_refused
+            .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return status(
+            503,
+            "ServiceUnavailable",
+            "watches are cut".into(),
+            json!({}),
+        );
+    }
     match verb {
         "list" => list(&shared, &t, &query),
         "watch" => watch::serve(shared.clone(), t, &query),

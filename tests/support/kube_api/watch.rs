@@ -35,6 +35,10 @@ pub fn serve(shared: Arc<Shared>, t: Target, query: &HashMap<String, String>) ->
         .get("timeoutSeconds")
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(290), Duration::from_secs);
+    let timeout = match *shared.max_watch.lock().unwrap() {
+        Some(cap) => timeout.min(cap),
+        None => timeout,
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let query = query.clone();
     let (initial, live, expired, mut last_rv) = {
@@ -76,6 +80,7 @@ pub fn serve(shared: Arc<Shared>, t: Target, query: &HashMap<String, String>) ->
         }
     };
     let every = *shared.bookmark_every.lock().unwrap();
+    let mut epoch = shared.watch_epoch.subscribe();
     let kind = kind_of(&t.resource);
     let api_version = t.gv.clone();
     tokio::spawn(async move {
@@ -95,6 +100,9 @@ pub fn serve(shared: Arc<Shared>, t: Target, query: &HashMap<String, String>) ->
         tick.tick().await;
         loop {
             tokio::select! {
+                // A cut or a timeout wins over a pending change, as when a connection drops.
+                biased;
+                _ = epoch.changed() => return,
                 () = &mut deadline => return,
                 () = tx.closed() => return,
                 _ = tick.tick(), if bookmarks => {
@@ -105,6 +113,7 @@ pub fn serve(shared: Arc<Shared>, t: Target, query: &HashMap<String, String>) ->
                     if tx.send(line("BOOKMARK", &object)).await.is_err() {
                         return;
                     }
+                    shared.bookmarks_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 change = live.recv() => match change {
                     Ok(c) if c.rv > last_rv => {
