@@ -223,10 +223,19 @@ async fn transient_errors_are_retried_with_backoff() {
     let client = api.client().await;
     api.fail_next("get", "deployments", "rag-api", 1, 429);
     api.fail_next("patch", "deployments", "rag-api", 1, 500);
+    let started = std::time::Instant::now();
     let out = act::scale(&client, NS, "rag-api", 3, 6, deadline(10))
         .await
         .unwrap();
     assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the 429's Retry-After (1 s) is honoured"
+    );
+    assert_eq!(
+        api.requests_to("get", "/deployments/rag-api/scale").len(),
+        3
+    );
 
     // Failing until the deadline: a deadline error naming the call and the last error.
     api.fail_next("patch", "deployments", "rag-api", 1000, 503);

@@ -78,6 +78,8 @@ pub enum Error {
         op: String,
         code: u16,
         message: String,
+        /// The server's `retryAfterSeconds` (429), waited at least before the next try.
+        retry_after: Option<Duration>,
     },
     /// The apiserver could not be reached or the connection broke: worth a retry.
     #[error("cannot reach the kubernetes api for {op}: {message}")]
@@ -155,6 +157,12 @@ impl Error {
                         op: op.to_string(),
                         code,
                         message,
+                        retry_after: status
+                            .details
+                            .as_ref()
+                            .map(|d| d.retry_after_seconds)
+                            .filter(|s| *s > 0)
+                            .map(|s| Duration::from_secs(u64::from(s))),
                     },
                     _ => Error::Rejected {
                         op: op.to_string(),
@@ -237,6 +245,13 @@ where
         .retry(backoff)
         .sleep(tokio::time::sleep)
         .when(move |e: &Error| e.is_transient() || (retry_conflicts && e.is_conflict()))
+        .adjust(|e: &Error, pause: Option<Duration>| match e {
+            Error::Unavailable {
+                retry_after: Some(wait),
+                ..
+            } => pause.map(|p| p.max(*wait)),
+            _ => pause,
+        })
         .notify(move |e: &Error, pause: Duration| {
             tracing::debug!(error = %e, ?pause, "kubernetes call failed, retrying");
             if let Ok(mut l) = noted.lock() {
