@@ -6,10 +6,12 @@
 //! The daemon reaches it through its real kube client and a kubeconfig file.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod objects;
 pub mod rbac;
 pub mod rollout;
 pub mod routes;
+pub mod status;
 pub mod store;
 pub mod watch;
 
@@ -20,9 +22,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use faults::Fault;
 pub use rbac::{Permission, Rbac};
 pub use rollout::Rollout;
-use routes::Fault;
 use store::{Key, Store};
 
 /// The namespace of the `astreinte` ServiceAccount in Forbidden messages.
@@ -251,6 +253,31 @@ impl KubeApi {
 
     pub fn granted(&self) -> BTreeSet<Permission> {
         self.shared.rbac.lock().unwrap().granted()
+    }
+
+    /// The Event with this reason in `namespace`, checked: on `kind`/`name`, of type `ty`,
+    /// reported by astreinte.
+    pub fn assert_event(
+        &self,
+        namespace: &str,
+        reason: &str,
+        kind: &str,
+        name: &str,
+        ty: &str,
+    ) -> Value {
+        let events = self.events(namespace);
+        let e = events
+            .iter()
+            .find(|e| e["reason"] == reason)
+            .unwrap_or_else(|| panic!("no {reason} event in {events:#?}"))
+            .clone();
+        assert_eq!(e["involvedObject"]["kind"], kind);
+        assert_eq!(e["involvedObject"]["name"], name);
+        assert_eq!(e["involvedObject"]["namespace"], namespace);
+        assert_eq!(e["type"], ty);
+        assert_eq!(e["reportingComponent"], "astreinte");
+        assert_eq!(e["source"]["component"], "astreinte");
+        e
     }
 
     /// Events recorded in a namespace.

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::rbac::{forbidden_message, qualify};
+use super::status::{details, not_found, status, write_error};
 use super::store::{Key, WriteError, kind_of, matches_fields, matches_labels};
 use super::{Request, Shared, rollout, watch};
 
@@ -66,57 +67,6 @@ pub fn parse(path: &str) -> Option<Target> {
         namespace,
         name: name.map(|n| (*n).to_owned()),
     })
-}
-
-/// A `Status` failure, as the apiserver writes it.
-pub fn status(code: u16, reason: &str, message: String, details: Value) -> Response {
-    let body = json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "details": details,
-        "code": code,
-    });
-    let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (code, axum::Json(body)).into_response()
-}
-
-fn details(t: &Target, name: &str) -> Value {
-    json!({ "name": name, "group": t.group(), "kind": t.resource })
-}
-
-fn not_found(t: &Target, name: &str) -> Response {
-    status(
-        404,
-        "NotFound",
-        format!("{} \"{name}\" not found", qualify(t.group(), &t.resource)),
-        details(t, name),
-    )
-}
-
-fn write_error(e: WriteError, t: &Target, name: &str) -> Response {
-    let object = qualify(t.group(), &t.resource);
-    match e {
-        WriteError::NotFound => not_found(t, name),
-        WriteError::AlreadyExists => status(
-            409,
-            "AlreadyExists",
-            format!("{object} \"{name}\" already exists"),
-            details(t, name),
-        ),
-        WriteError::Conflict => status(
-            409,
-            "Conflict",
-            format!(
-                "Operation cannot be fulfilled on {object} \"{name}\": the object has been \
-                 modified; please apply your changes to the latest version and try again"
-            ),
-            details(t, name),
-        ),
-    }
 }
 
 fn ok(code: StatusCode, v: Value) -> Response {
@@ -440,58 +390,5 @@ fn delete(shared: &Arc<Shared>, t: &Target, name: &str) -> Response {
     match result {
         Ok(o) => ok(StatusCode::OK, o),
         Err(e) => write_error(e, t, name),
-    }
-}
-
-/// An injected failure for the next writes or reads of one object.
-#[derive(Debug, Clone)]
-pub struct Fault {
-    pub verb: String,
-    pub resource: String,
-    /// Empty: any object of the resource.
-    pub name: String,
-    pub remaining: u32,
-    pub code: u16,
-    pub retry_after: Option<u32>,
-}
-
-impl Fault {
-    fn respond(&self, t: &Target, name: &str) -> Response {
-        match self.code {
-            409 => write_error(WriteError::Conflict, t, name),
-            429 => {
-                let mut r = status(
-                    429,
-                    "TooManyRequests",
-                    "Too many requests, please try again later.".into(),
-                    json!({ "retryAfterSeconds": self.retry_after.unwrap_or(1) }),
-                );
-                if let Some(s) = self.retry_after {
-                    r.headers_mut()
-                        .insert(header::RETRY_AFTER, s.to_string().parse().unwrap());
-                }
-                r
-            }
-            code => status(
-                code,
-                "InternalError",
-                "Internal error occurred: injected failure".into(),
-                json!({}),
-            ),
-        }
-    }
-}
-
-impl Shared {
-    fn take_fault(&self, verb: &str, resource: &str, name: &str) -> Option<Fault> {
-        let mut faults = self.faults.lock().unwrap();
-        let f = faults.iter_mut().find(|f| {
-            f.remaining > 0
-                && f.verb == verb
-                && f.resource == resource
-                && (f.name.is_empty() || f.name == name)
-        })?;
-        f.remaining -= 1;
-        Some(f.clone())
     }
 }
