@@ -64,6 +64,26 @@ async fn kubernetes_probes_without_a_cluster_are_unknown() {
 }
 
 #[tokio::test]
+async fn check_reaches_the_cluster_through_the_configured_kubeconfig() {
+    let api = KubeApi::start().await;
+    api.put(objects::node("node-a", true));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("probes.toml"),
+        format!(
+            "[kubernetes]\nkubeconfig = \"{}\"\n\n[[probe]]\nid = \"nodes\"\nkind = \"node\"\ninterval = \"10s\"\ntimeout = \"3s\"\n",
+            api.kubeconfig().display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("remediations.toml"), "").unwrap();
+    let config = astreinte::config::load_dir(dir.path()).unwrap();
+    assert_eq!(astreinte::app::check_once(&config, true).await.unwrap(), 0);
+    api.set_node_condition("node-a", "Ready", "False");
+    assert_eq!(astreinte::app::check_once(&config, true).await.unwrap(), 2);
+}
+
+#[tokio::test]
 async fn node_probe_follows_the_watch_without_relisting() {
     let api = KubeApi::start().await;
     for n in ["node-a", "node-b", "node-c"] {

@@ -201,6 +201,22 @@ mod tests {
     }
 
     #[test]
+    fn kubernetes_section_is_validated_and_strings_load() {
+        let probes = "[kubernetes]\nnamespace = \"Bad_NS\"\n[kubernetes.lease]\nduration = \"10s\"\nrenew = \"10s\"\n";
+        let err = load_from_strings("ns/policy", probes, "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("configmap ns/policy key probes.toml"), "{err}");
+        assert!(err.contains("field `namespace`"), "{err}");
+        assert!(err.contains("field `lease.renew`"), "{err}");
+        let ok =
+            load_from_strings("ns/policy", "[kubernetes]\npolicy_configmap = \"p\"\n", "").unwrap();
+        assert_eq!(ok.source, Source::ConfigMap("ns/policy".into()));
+        assert_eq!(ok.kubernetes.policy_configmap.as_deref(), Some("p"));
+        assert_eq!(ok.kubernetes.lease.renew, std::time::Duration::from_secs(5));
+    }
+
+    #[test]
     fn missing_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let err = load_dir(dir.path()).unwrap_err().to_string();

@@ -184,6 +184,20 @@ mod tests {
     }
 
     #[test]
+    fn kubernetes_kinds_parse_and_reject_unknown_fields() {
+        let p = parse("id = \"n\"\nkind = \"node\"\nlabel_selector = \"pool=a\"").unwrap();
+        assert_eq!(p.spec.kind(), ProbeKind::Node);
+        assert_eq!(p.spec.describe(), "nodes pool=a");
+        let p = parse("id = \"w\"\nkind = \"workload\"\nnamespace = \"rag\"\ndeployment = \"api\"")
+            .unwrap();
+        assert_eq!(p.spec.describe(), "deployment rag/api");
+        let err =
+            parse("id = \"w\"\nkind = \"workload\"\nnamespace = \"rag\"\ndeploymnet = \"api\"")
+                .unwrap_err();
+        assert!(err.to_string().contains("deploymnet"), "{err}");
+    }
+
+    #[test]
     fn unknown_kind_is_rejected_by_name() {
         let err = parse("id = \"a\"\nkind = \"ftp\"").unwrap_err();
         assert!(err.to_string().contains("ftp"), "{err}");

@@ -91,8 +91,39 @@ pub(super) fn validate(config: &Config, probes_file: &str, rules_file: &str) -> 
         check_timing(config, probe, &mut r);
         check_spec(&probe.spec, &mut r);
     }
+    check_kubernetes(&config.kubernetes, probes_file, &mut problems);
     check_rules(config, rules_file, &mut problems);
     problems
+}
+
+fn check_kubernetes(k: &super::KubeSettings, file: &str, problems: &mut Vec<Problem>) {
+    let mut r = Report {
+        problems,
+        file,
+        item: "kubernetes".into(),
+    };
+    let names = [
+        ("namespace", Some(&k.namespace)),
+        ("lease.name", Some(&k.lease.name)),
+        ("journal_configmap", k.journal_configmap.as_ref()),
+        ("policy_configmap", k.policy_configmap.as_ref()),
+    ];
+    for (field, v) in names {
+        if let Some(v) = v
+            && !is_dns_label(v)
+        {
+            r.add(field, format!("`{v}` is not a valid Kubernetes name"));
+        }
+    }
+    if k.lease.duration < std::time::Duration::from_secs(1) {
+        r.add("lease.duration", "must be at least 1s");
+    }
+    if k.lease.renew.is_zero() || k.lease.renew >= k.lease.duration {
+        r.add(
+            "lease.renew",
+            "must be greater than zero and shorter than lease.duration",
+        );
+    }
 }
 
 fn check_timing(config: &Config, probe: &ProbeConfig, r: &mut Report<'_>) {
