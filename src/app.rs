@@ -62,19 +62,24 @@ fn spawn_cluster_tasks(
     state: &Arc<AppState>,
     metrics: &Arc<Metrics>,
     cancel: &CancellationToken,
+    tracker: &TaskTracker,
 ) {
     let identity =
         std::env::var("HOSTNAME").unwrap_or_else(|_| format!("astreinte-{}", std::process::id()));
     let leader_config = crate::leader::LeaderConfig::from_settings(&config.kubernetes, identity);
     // The receiver is for the remediation engine; the gauge shows leadership meanwhile.
-    let (_leading, _task) = crate::leader::spawn(
+    let (_leading, leader) = crate::leader::spawn(
         client.clone(),
         leader_config,
         cancel.clone(),
         Some(metrics.leader.clone()),
     );
+    // Tracked, so that a stop waits for the Lease to be released.
+    tracker.spawn(async move {
+        let _ = leader.await;
+    });
     if let Some(name) = &config.kubernetes.policy_configmap {
-        let (mut rx, _task) = crate::reload::spawn(
+        let (mut rx, watch) = crate::reload::spawn(
             client.clone(),
             &config.kubernetes.namespace,
             name,
@@ -83,11 +88,13 @@ fn spawn_cluster_tasks(
             cancel.clone(),
         );
         let state = state.clone();
-        tokio::spawn(async move {
+        tracker.spawn(async move {
+            // Ends when the watch task stops (on cancel) and drops the sender.
             while rx.changed().await.is_ok() {
                 let new = rx.borrow_and_update().clone();
                 state.config.store(new);
             }
+            let _ = watch.await;
         });
     }
 }
@@ -135,7 +142,7 @@ pub async fn run(config: Config, listen: Option<std::net::SocketAddr>) -> Result
 
     let tracker = TaskTracker::new();
     if let Some(client) = &kube {
-        spawn_cluster_tasks(client, &config, &state, &metrics, &cancel);
+        spawn_cluster_tasks(client, &config, &state, &metrics, &cancel, &tracker);
     }
     let server_cancel = cancel.clone();
     let server = tokio::spawn(server::serve(listener, state.clone(), server_cancel));
