@@ -247,3 +247,24 @@ async fn a_missing_object_is_named() {
         format!("deployments.apps/scale {NS}/nope not found")
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_apiserver_is_retried_until_the_deadline() {
+    let api = KubeApi::start().await;
+    let client = api.client().await;
+    drop(api);
+    let started = std::time::Instant::now();
+    let err = act::scale(&client, NS, "rag-api", 2, 6, deadline(1))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "retried until the deadline"
+    );
+    assert!(
+        text.starts_with("deadline reached while trying to patch deployments.apps/scale"),
+        "{text}"
+    );
+    assert!(text.contains("cannot reach the kubernetes api"), "{text}");
+}

@@ -95,6 +95,9 @@ pub enum Error {
     Deadline { op: String, last: Option<String> },
     #[error("unexpected answer to {op}: {message}")]
     Decode { op: String, message: String },
+    /// The client failed before or around the request (auth, request building…).
+    #[error("kubernetes client failed on {op}: {message}")]
+    Client { op: String, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -126,6 +129,7 @@ impl Error {
             Error::Rejected { .. } => "rejected",
             Error::Deadline { .. } => "deadline",
             Error::Decode { .. } => "bad_response",
+            Error::Client { .. } => "client",
         }
     }
 
@@ -183,9 +187,8 @@ impl Error {
                 op: op.to_string(),
                 message: e.to_string(),
             },
-            other => Error::Rejected {
+            other => Error::Client {
                 op: op.to_string(),
-                code: 0,
                 message: other.to_string(),
             },
         }
