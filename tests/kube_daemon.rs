@@ -1,5 +1,6 @@
 //! The daemon binary in a "cluster" (the API test server): it takes the leader Lease and says
 //! so on /metrics, rejects a bad policy ConfigMap edit, and releases the Lease on SIGTERM.
+//! Without a cluster, its Kubernetes probes say `Unknown: no_cluster` instead of failing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -105,4 +106,30 @@ async fn the_daemon_leads_reloads_and_releases_its_lease() {
     assert!(lease["spec"]["holderIdentity"].is_null(), "{lease:#}");
     let log = std::fs::read_to_string(dir.path().join("astreinte.log")).unwrap();
     assert!(log.contains("astreinte stopped"), "{log}");
+}
+
+#[test]
+fn without_a_cluster_kubernetes_probes_are_unknown_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("probes.toml"),
+        format!("{GOOD}\n[[probe]]\nid = \"api\"\nkind = \"workload\"\nnamespace = \"rag\"\ndeployment = \"rag-api\"\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("remediations.toml"), "").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_astreinte"))
+        .arg("--config")
+        .arg(dir.path())
+        .args(["check", "--output", "json"])
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{rows:#}");
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["outcome"], "unknown", "{row}");
+        assert_eq!(row["reason"], "no_cluster", "{row}");
+    }
+    assert_eq!(out.status.code(), Some(1), "unknown, not failed");
 }
