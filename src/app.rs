@@ -16,7 +16,7 @@ use tracing::{error, info};
 use crate::actuators::Actuators;
 use crate::config::{self, Config};
 use crate::engine::Engine;
-use crate::journal::{FileStore, Journal};
+use crate::journal::{AnyStore, FileStore, Journal, KubeStore};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::probes::Prober;
@@ -42,6 +42,122 @@ pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The cluster client, or `None` (local mode, or a broken kubeconfig, which is logged: the
+/// daemon keeps probing everything else and the Kubernetes probes say `Unknown`).
+async fn connect_kube(config: &Config) -> Option<crate::clients::kube::Client> {
+    match crate::clients::kube::connect(config.kubernetes.kubeconfig.as_deref()).await {
+        Ok(Some(client)) => Some(client),
+        Ok(None) => {
+            info!("no kubernetes cluster configured: kubernetes probes report unknown");
+            None
+        }
+        Err(e) => {
+            error!(error = %e, "cannot build the kubernetes client: kubernetes probes report unknown");
+            None
+        }
+    }
+}
+
+/// What the cluster tasks give the rest of the daemon.
+struct ClusterTasks {
+    /// Whether this replica holds the Lease (only the leader remediates).
+    leader: watch::Receiver<bool>,
+    /// New configurations from the policy ConfigMap, already validated.
+    configs: Option<watch::Receiver<Arc<Config>>>,
+}
+
+/// In a cluster: leader election on the Lease, and the policy ConfigMap watch when one is
+/// configured (a good new version replaces the running configuration; a bad one is rejected).
+fn spawn_cluster_tasks(
+    client: &crate::clients::kube::Client,
+    config: &Arc<Config>,
+    metrics: &Arc<Metrics>,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) -> ClusterTasks {
+    let identity = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("astreinte-{}", std::process::id()));
+    let leader_config = crate::leader::LeaderConfig::from_settings(&config.kubernetes, identity);
+    let (leader, elector) = crate::leader::spawn(
+        client.clone(),
+        leader_config,
+        cancel.clone(),
+        Some(metrics.leader.clone()),
+    );
+    // Tracked, so that a stop waits for the Lease to be released.
+    tracker.spawn(async move {
+        let _ = elector.await;
+    });
+    let configs = config.kubernetes.policy_configmap.as_ref().map(|name| {
+        let (rx, watch) = crate::reload::spawn(
+            client.clone(),
+            &config.kubernetes.namespace,
+            name,
+            config.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        );
+        tracker.spawn(async move {
+            let _ = watch.await;
+        });
+        rx
+    });
+    ClusterTasks { leader, configs }
+}
+
+/// The journal's store: the ConfigMap named in `[kubernetes]` in a cluster, else the file.
+fn journal_store(config: &Config, kube: Option<&crate::clients::kube::Client>) -> AnyStore {
+    match (kube, &config.kubernetes.journal_configmap) {
+        (Some(client), Some(name)) => AnyStore::Kube(Box::new(KubeStore::new(
+            client.clone(),
+            &config.kubernetes.namespace,
+            name,
+        ))),
+        _ => AnyStore::File(FileStore::new(&config.journal.path)),
+    }
+}
+
+/// Applies each new configuration: served at once, probes restarted with it, and the engine
+/// told. The old probe tasks stop through their own child token.
+#[allow(clippy::too_many_arguments)]
+fn spawn_reloader(
+    mut configs: watch::Receiver<Arc<Config>>,
+    state: Arc<AppState>,
+    to_engine: watch::Sender<Arc<Config>>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    mut probes_cancel: CancellationToken,
+    prober: Prober,
+    sink: mpsc::Sender<crate::probes::Observation>,
+    metrics: Arc<Metrics>,
+) {
+    let inner = tracker.clone();
+    tracker.spawn(async move {
+        while configs.changed().await.is_ok() {
+            let new = configs.borrow_and_update().clone();
+            info!(
+                probes = new.enabled_probes().count(),
+                rules = new.rules.len(),
+                mode = new.policy.mode.as_str(),
+                "configuration applied"
+            );
+            state.config.store(new.clone());
+            probes_cancel.cancel();
+            probes_cancel = cancel.child_token();
+            scheduler::spawn_all(
+                &inner,
+                &probes_cancel,
+                new.clone(),
+                prober.clone(),
+                sink.clone(),
+                metrics.clone(),
+            );
+            let _ = to_engine.send(new);
+        }
+    });
+}
+
 /// `astreinte run`: the daemon, until SIGTERM or SIGINT.
 pub async fn run(
     config: Config,
@@ -54,7 +170,8 @@ pub async fn run(
         config.server.listen = addr;
     }
     let config = Arc::new(config);
-    let prober = Prober::new()?;
+    let kube = connect_kube(&config).await;
+    let prober = Prober::new()?.with_kube(kube.clone());
     let metrics = Arc::new(Metrics::new());
     let status = Arc::new(StatusBoard::default());
     let state = Arc::new(AppState {
@@ -82,20 +199,29 @@ pub async fn run(
         probes = config.enabled_probes().count(),
         rules = config.rules.len(),
         mode = config.policy.mode.as_str(),
+        cluster = kube.is_some(),
         listen = %listen,
         "astreinte started"
     );
 
     let tracker = TaskTracker::new();
-    let server_cancel = cancel.clone();
-    let server = tokio::spawn(server::serve(listener, state.clone(), server_cancel));
+    let cluster = kube
+        .as_ref()
+        .map(|client| spawn_cluster_tasks(client, &config, &metrics, &cancel, &tracker));
+    let server = tokio::spawn(server::serve(listener, state.clone(), cancel.clone()));
     let (tx, rx) = mpsc::channel(1024);
-    let journal = Journal::open(FileStore::new(&config.journal.path), jiff::Timestamp::now()).await;
-    // Local mode: one daemon, always the leader.
-    let (_leader_tx, leader) = watch::channel(true);
-    let (remediator, results) = Remediator::new(Actuators::new()?, prober.clone(), leader);
+    let store = journal_store(&config, kube.as_ref());
+    info!(journal = %store.describe(), "journal");
+    let journal = Journal::open(store, jiff::Timestamp::now()).await;
+    // Local mode: one daemon, always the leader. In a cluster: the Lease holder.
+    let (_local_leader, local) = watch::channel(true);
+    let leader = cluster.as_ref().map_or(local, |c| c.leader.clone());
+    let actuators = Actuators::new()?.with_kube(kube.clone());
+    let (remediator, results) = Remediator::new(actuators, prober.clone(), leader);
+    let (config_tx, config_rx) = watch::channel(config.clone());
     let mut engine = Engine::new(config.clone(), metrics.clone(), status, journal)
-        .with_remediation(remediator, results);
+        .with_remediation(remediator, results)
+        .with_config_updates(config_rx);
     let notify_tracker = TaskTracker::new();
     let (delivery_tx, deliveries) = mpsc::channel(256);
     let notifier = Notifier::spawn(
@@ -121,21 +247,50 @@ pub async fn run(
         .max()
         .unwrap_or(Duration::ZERO);
     let engine = tokio::spawn(engine.run(rx, cancel.clone(), action_deadline));
-    scheduler::spawn_all(&tracker, &cancel, config.clone(), prober, tx, metrics);
+    let probes_cancel = cancel.child_token();
+    scheduler::spawn_all(
+        &tracker,
+        &probes_cancel,
+        config.clone(),
+        prober.clone(),
+        tx.clone(),
+        metrics.clone(),
+    );
+    if let Some(configs) = cluster.and_then(|c| c.configs) {
+        spawn_reloader(
+            configs,
+            state.clone(),
+            config_tx,
+            tracker.clone(),
+            cancel.clone(),
+            probes_cancel,
+            prober,
+            tx,
+            metrics,
+        );
+    }
     tracker.close();
     state.scheduler_running.store(true, Ordering::Release);
 
     let outcome = tokio::select! {
+        biased;
         _ = cancel.cancelled() => Ok(()),
-        r = server => {
-            let e = match r {
-                Ok(Ok(())) => anyhow::anyhow!("HTTP server stopped unexpectedly"),
-                Ok(Err(e)) => anyhow::Error::new(e).context("HTTP server failed"),
-                Err(e) => anyhow::Error::new(e).context("HTTP server task panicked"),
+        // The server also ends on a stop signal; that is not a failure.
+        r = server, if !cancel.is_cancelled() => {
+            let failure = match r {
+                Ok(Ok(())) if cancel.is_cancelled() => None,
+                Ok(Ok(())) => Some(anyhow::anyhow!("HTTP server stopped unexpectedly")),
+                Ok(Err(e)) => Some(anyhow::Error::new(e).context("HTTP server failed")),
+                Err(e) => Some(anyhow::Error::new(e).context("HTTP server task panicked")),
             };
-            error!(error = %format!("{e:#}"), "supervised task failed, stopping");
-            cancel.cancel();
-            Err(e)
+            match failure {
+                None => Ok(()),
+                Some(e) => {
+                    error!(error = %format!("{e:#}"), "supervised task failed, stopping");
+                    cancel.cancel();
+                    Err(e)
+                }
+            }
         }
     };
     state.scheduler_running.store(false, Ordering::Release);
@@ -177,7 +332,7 @@ pub async fn simulate(
 /// `astreinte check`: runs every probe once and prints the table; returns the exit code.
 pub async fn check_once(config: &Config, json: bool) -> Result<i32> {
     install_crypto();
-    let prober = Prober::new()?;
+    let prober = Prober::new()?.with_kube(connect_kube(config).await);
     let observations = check::run_once(config, &prober).await;
     if json {
         println!("{}", check::render_json(&observations));

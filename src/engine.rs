@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -41,6 +41,8 @@ pub struct Engine<S> {
     events: Option<mpsc::Sender<Event>>,
     /// Incident notices to webhooks, Slack and Alertmanager, and their delivery reports.
     notifier: Option<(Notifier, mpsc::Receiver<Delivery>)>,
+    /// New configurations (from the policy ConfigMap), applied between two observations.
+    config_updates: Option<watch::Receiver<Arc<Config>>>,
     /// Where every observation is appended as a JSON line (`run --record`), for `simulate`.
     recorder: Option<std::io::LineWriter<std::fs::File>>,
     /// Rules, actions and their results (absent for a probe-only engine).
@@ -72,6 +74,7 @@ impl<S: Store> Engine<S> {
             events: None,
             remediation: None,
             recorder: None,
+            config_updates: None,
             notifier: None,
             dirty: false,
         };
@@ -94,6 +97,23 @@ impl<S: Store> Engine<S> {
     ) -> Self {
         self.notifier = Some((notifier, deliveries));
         self
+    }
+
+    /// Takes new configurations from `rx` as they come.
+    pub fn with_config_updates(mut self, rx: watch::Receiver<Arc<Config>>) -> Self {
+        self.config_updates = Some(rx);
+        self
+    }
+
+    /// Switches to a new configuration: scores of removed probes are forgotten, open
+    /// incidents and the journal stay.
+    pub fn set_config(&mut self, config: Arc<Config>) {
+        self.keys = keys_of(&config);
+        self.scorer.retain(&config);
+        let ids: Vec<&str> = config.enabled_probes().map(|p| p.id.as_str()).collect();
+        self.status.retain(&ids);
+        self.config = config;
+        self.first_round = None;
     }
 
     /// Appends every observation to `file` as a JSON line.
@@ -429,6 +449,7 @@ impl<S: Store> Engine<S> {
                 Some(result) = next_result(&mut self.remediation) => {
                     self.on_task_result(result, jiff::Timestamp::now());
                 }
+                Some(new) = next_config(&mut self.config_updates) => self.set_config(new),
                 Some(d) = next_delivery(&mut self.notifier) => {
                     let now = jiff::Timestamp::now();
                     if self.journal.doc.incidents.note(&d.key, EntryKind::Notification, d.timeline_text(), now) {
@@ -480,6 +501,28 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
+    }
+}
+
+/// The probe ids of each incident key (group or target).
+fn keys_of(config: &Config) -> BTreeMap<String, Vec<String>> {
+    let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in config.enabled_probes() {
+        keys.entry(p.incident_key().to_owned())
+            .or_default()
+            .push(p.id.clone());
+    }
+    keys
+}
+
+/// The next configuration, or never without a source of them.
+async fn next_config(rx: &mut Option<watch::Receiver<Arc<Config>>>) -> Option<Arc<Config>> {
+    match rx {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -24,16 +24,20 @@
 //! | module | owns |
 //! |---|---|
 //! | `main.rs` | the CLI (clap); thin |
+//! | [`actuators`] | bounded actions (Kubernetes: restart, scale, patches, pod delete) |
 //! | [`app`] | wiring: build from config, spawn tasks, stop cleanly |
 //! | [`config`] | loading (figment: TOML + `ASTREINTE_*` env), serde types, `validate()` |
 //! | [`probes`] | the outcome types and one file per probe kind |
+//! | [`reload`] | live policy from a watched ConfigMap, keeping the last good one |
 //! | [`scheduler`] | when each probe runs |
 //! | [`engine`] | what happens to each observation |
 //! | [`journal`] | action history, incidents and budgets, persisted (file or Kubernetes) |
+//! | [`leader`] | leader election on a Lease: only the leader acts |
 //! | [`metrics`] | every exported metric, registered in one place |
 //! | [`notify`] | incident notices (seed template) to webhooks, Slack and Alertmanager |
 //! | [`status`] | the last result of each probe |
 //! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
+//! | [`clients`] | the Kubernetes API client and its error classification |
 //! | [`check`] | `astreinte check`: every probe once, as a table |
 //! | [`level`] | the P1–P4 incident levels |
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
@@ -42,16 +46,19 @@
 pub mod actuators;
 pub mod app;
 pub mod check;
+pub mod clients;
 pub mod config;
 pub mod engine;
 pub mod incident;
 pub mod journal;
+pub mod leader;
 pub mod level;
 pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod postmortem;
 pub mod probes;
+pub mod reload;
 pub mod remediation;
 pub mod scheduler;
 pub mod score;

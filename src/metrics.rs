@@ -30,6 +30,11 @@ pub enum GaugeName {
     RedisConnectedReplicas,
     RedisKeyspaceHitRatio,
     PromqlValue,
+    NodeReady,
+    NodesNotReady,
+    WorkloadDesiredReplicas,
+    WorkloadAvailableReplicas,
+    WorkloadPodsNotRunning,
 }
 
 impl GaugeName {
@@ -43,6 +48,11 @@ impl GaugeName {
         GaugeName::RedisConnectedReplicas,
         GaugeName::RedisKeyspaceHitRatio,
         GaugeName::PromqlValue,
+        GaugeName::NodeReady,
+        GaugeName::NodesNotReady,
+        GaugeName::WorkloadDesiredReplicas,
+        GaugeName::WorkloadAvailableReplicas,
+        GaugeName::WorkloadPodsNotRunning,
     ];
 
     /// The metric name without the `astreinte_` prefix, and its help text.
@@ -83,6 +93,20 @@ impl GaugeName {
             GaugeName::PromqlValue => (
                 "promql_value",
                 "The PromQL probe's worst series value (the one nearest to or furthest past its bounds)",
+            ),
+            GaugeName::NodeReady => ("node_ready", "Whether the node's Ready condition is True"),
+            GaugeName::NodesNotReady => ("nodes_not_ready", "Nodes a node probe sees NotReady"),
+            GaugeName::WorkloadDesiredReplicas => (
+                "workload_desired_replicas",
+                "Replicas the Deployment asks for (spec.replicas)",
+            ),
+            GaugeName::WorkloadAvailableReplicas => (
+                "workload_available_replicas",
+                "Available replicas of the Deployment",
+            ),
+            GaugeName::WorkloadPodsNotRunning => (
+                "workload_pods_not_running",
+                "Pods of the Deployment not Running or in CrashLoopBackOff",
             ),
         }
     }

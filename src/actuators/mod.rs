@@ -3,6 +3,7 @@
 //! what it changed (for undo) or a classified error.
 
 mod http;
+pub mod kube;
 
 use std::time::Duration;
 
@@ -43,10 +44,27 @@ impl ActionError {
     }
 }
 
+fn from_kube(o: kube::ActionOutcome) -> ActionOutcome {
+    ActionOutcome {
+        detail: o.detail,
+        undo: o.previous,
+    }
+}
+
+fn kube_error(e: kube::Error) -> ActionError {
+    match e {
+        kube::Error::Refused(m) => ActionError::Refused(m),
+        kube::Error::NotKube(what) => ActionError::Unavailable(format!("{what} cannot be undone")),
+        other => ActionError::Failed(other.to_string()),
+    }
+}
+
 /// The clients actions use, built once.
 #[derive(Clone)]
 pub struct Actuators {
     http: reqwest::Client,
+    /// `None` without a cluster: Kubernetes actions are then unavailable.
+    kube: Option<crate::clients::kube::Client>,
 }
 
 impl Actuators {
@@ -56,7 +74,21 @@ impl Actuators {
             .user_agent(concat!("astreinte/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ActionError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Actuators { http })
+        Ok(Actuators { http, kube: None })
+    }
+
+    /// Kubernetes actions go through `client`.
+    pub fn with_kube(mut self, client: Option<crate::clients::kube::Client>) -> Self {
+        self.kube = client;
+        self
+    }
+
+    fn kube_client(&self) -> Result<&crate::clients::kube::Client, ActionError> {
+        self.kube.as_ref().ok_or_else(|| {
+            ActionError::Unavailable(
+                "no Kubernetes cluster (no kubeconfig, not in a cluster)".into(),
+            )
+        })
     }
 
     /// Runs `action` to completion or until `deadline`.
@@ -79,10 +111,17 @@ impl Actuators {
                         .unwrap_or_else(|| "paged the on-call".into()),
                     undo: None,
                 }),
-                other => Err(ActionError::Unavailable(format!(
-                    "{} needs a Kubernetes or Patroni client that this daemon does not have",
-                    other.name()
-                ))),
+                ActionSpec::PatroniFailover { .. } | ActionSpec::PatroniReinitialize { .. } => Err(
+                    ActionError::Unavailable(format!("{} needs the Patroni client", action.name())),
+                ),
+                kube_action => {
+                    let client = self.kube_client()?;
+                    let until = tokio::time::Instant::now() + deadline;
+                    kube::apply(client, kube_action, until)
+                        .await
+                        .map(from_kube)
+                        .map_err(kube_error)
+                }
             }
         };
         tokio::time::timeout(deadline, work)
@@ -99,11 +138,12 @@ impl Actuators {
         deadline: Duration,
     ) -> Result<ActionOutcome, ActionError> {
         let work = async {
-            let _ = undo;
-            Err::<ActionOutcome, _>(ActionError::Unavailable(format!(
-                "{} cannot be undone by this daemon",
-                action.name()
-            )))
+            let client = self.kube_client()?;
+            let until = tokio::time::Instant::now() + deadline;
+            kube::undo(client, action, undo, until)
+                .await
+                .map(from_kube)
+                .map_err(kube_error)
         };
         tokio::time::timeout(deadline, work)
             .await
@@ -163,6 +203,7 @@ impl Actuators {
                 container,
                 cpu_limit,
                 memory_limit,
+                ..
             } => format!(
                 "set limits of {container} in deployment/{deployment} -n {namespace}: cpu {} memory {}",
                 cpu_limit.as_deref().unwrap_or("unchanged"),

@@ -22,6 +22,8 @@ const EMBEDDED_REMEDIATIONS: &str = include_str!("../../examples/local/remediati
 pub enum Source {
     Dir(PathBuf),
     Embedded,
+    /// A watched ConfigMap, as `namespace/name`.
+    ConfigMap(String),
 }
 
 impl fmt::Display for Source {
@@ -29,6 +31,7 @@ impl fmt::Display for Source {
         match self {
             Source::Dir(d) => write!(f, "{}", d.display()),
             Source::Embedded => write!(f, "embedded {EMBEDDED_DIR}"),
+            Source::ConfigMap(name) => write!(f, "configmap {name}"),
         }
     }
 }
@@ -84,6 +87,26 @@ pub fn load_embedded() -> Result<Config, ConfigError> {
     )
 }
 
+/// Loads the two files from strings: the `probes.toml` and `remediations.toml` keys of the
+/// policy ConfigMap `origin` (`namespace/name`), which names them in every problem.
+pub fn load_from_strings(
+    origin: &str,
+    probes: &str,
+    remediations: &str,
+) -> Result<Config, ConfigError> {
+    assemble(
+        Source::ConfigMap(origin.to_owned()),
+        (
+            format!("configmap {origin} key {PROBES_FILE}"),
+            Toml::string(probes),
+        ),
+        (
+            format!("configmap {origin} key {REMEDIATIONS_FILE}"),
+            Toml::string(remediations),
+        ),
+    )
+}
+
 fn assemble<P: figment::Provider>(
     source: Source,
     (probes_name, probes): (String, P),
@@ -93,7 +116,7 @@ fn assemble<P: figment::Provider>(
     let probes_file: Option<ProbesFile> = extract(
         &probes_name,
         probes,
-        &["server", "defaults", "incidents", "journal"],
+        &["server", "defaults", "incidents", "journal", "kubernetes"],
         &mut problems,
     );
     let rem_file: Option<RemediationsFile> =
@@ -111,6 +134,7 @@ fn assemble<P: figment::Provider>(
         policy: r.policy,
         rules: r.rules,
         notify: r.notify,
+        kubernetes: p.kubernetes,
     };
     problems.extend(validate(&config, &probes_name, &rem_name));
     if problems.is_empty() {
@@ -180,6 +204,22 @@ mod tests {
         assert!(err.contains("probes.toml"), "{err}");
         assert!(err.contains("mood"), "{err}");
         assert!(err.contains("remediations.toml"), "{err}");
+    }
+
+    #[test]
+    fn kubernetes_section_is_validated_and_strings_load() {
+        let probes = "[kubernetes]\nnamespace = \"Bad_NS\"\n[kubernetes.lease]\nduration = \"10s\"\nrenew = \"10s\"\n";
+        let err = load_from_strings("ns/policy", probes, "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("configmap ns/policy key probes.toml"), "{err}");
+        assert!(err.contains("field `namespace`"), "{err}");
+        assert!(err.contains("field `lease.renew`"), "{err}");
+        let ok =
+            load_from_strings("ns/policy", "[kubernetes]\npolicy_configmap = \"p\"\n", "").unwrap();
+        assert_eq!(ok.source, Source::ConfigMap("ns/policy".into()));
+        assert_eq!(ok.kubernetes.policy_configmap.as_deref(), Some("p"));
+        assert_eq!(ok.kubernetes.lease.renew, std::time::Duration::from_secs(5));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! figment stays inside this module so it can be replaced without touching the rest.
 
 mod incidents;
+mod kube;
 mod load;
 mod notify;
 mod probe;
@@ -20,10 +21,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use incidents::IncidentSettings;
-pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
+pub use kube::{KubeSettings, LeaseSettings};
+pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded, load_from_strings};
 pub use notify::{ReceiverConfig, ReceiverKind};
 pub use probe::{
-    Damping, DiskSpec, HttpSpec, NoData, ProbeConfig, ProbeSpec, PromqlSpec, RedisSpec, TcpSpec,
+    Damping, DiskSpec, HttpSpec, NoData, NodeSpec, ProbeConfig, ProbeSpec, PromqlSpec, RedisSpec,
+    TcpSpec, WorkloadSpec,
 };
 pub use rule::{
     ActionSpec, Budget, Mode, PartitionGuard, PolicyConfig, RuleConfig, Trigger, Verify, Window,
@@ -48,6 +51,7 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     /// Where incident notices go.
     pub notify: Vec<ReceiverConfig>,
+    pub kubernetes: KubeSettings,
 }
 
 /// `probes.toml` as written.
@@ -64,6 +68,8 @@ pub struct ProbesFile {
     pub journal: JournalConfig,
     #[serde(default, rename = "probe")]
     pub probes: Vec<ProbeConfig>,
+    #[serde(default)]
+    pub kubernetes: KubeSettings,
 }
 
 /// `remediations.toml` as written.
@@ -180,7 +186,7 @@ impl Config {
     pub fn files(&self) -> Vec<PathBuf> {
         match &self.source {
             Source::Dir(dir) => vec![dir.join(PROBES_FILE), dir.join(REMEDIATIONS_FILE)],
-            Source::Embedded => vec![],
+            Source::Embedded | Source::ConfigMap(_) => vec![],
         }
     }
 }

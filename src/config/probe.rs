@@ -106,6 +106,8 @@ pub enum ProbeSpec {
     Disk(DiskSpec),
     Redis(RedisSpec),
     Promql(PromqlSpec),
+    Node(NodeSpec),
+    Workload(WorkloadSpec),
 }
 
 impl ProbeSpec {
@@ -116,6 +118,8 @@ impl ProbeSpec {
             ProbeSpec::Disk(_) => ProbeKind::Disk,
             ProbeSpec::Redis(_) => ProbeKind::Redis,
             ProbeSpec::Promql(_) => ProbeKind::Promql,
+            ProbeSpec::Node(_) => ProbeKind::Node,
+            ProbeSpec::Workload(_) => ProbeKind::Workload,
         }
     }
 
@@ -127,6 +131,11 @@ impl ProbeSpec {
             ProbeSpec::Disk(d) => d.path.display().to_string(),
             ProbeSpec::Redis(r) => r.instances.join(","),
             ProbeSpec::Promql(q) => format!("{} {}", q.url, q.query),
+            ProbeSpec::Node(n) => match &n.label_selector {
+                Some(sel) => format!("nodes {sel}"),
+                None => "nodes".into(),
+            },
+            ProbeSpec::Workload(w) => format!("deployment {}/{}", w.namespace, w.deployment),
         }
     }
 }
@@ -193,6 +202,24 @@ fn default_failed_ratio() -> f64 {
     0.95
 }
 
+/// `kind = "node"`: Ready and pressure conditions of every node (or those a label selector
+/// picks), from a shared watch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// `node-role.kubernetes.io/worker=true`, `pool in (a,b)`…; default: every node.
+    #[serde(default)]
+    pub label_selector: Option<String>,
+}
+
+/// `kind = "workload"`: a Deployment's replicas and the state of its pods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    pub namespace: String,
+    pub deployment: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +241,20 @@ mod tests {
         let err =
             parse("id = \"a\"\nkind = \"tcp\"\naddress = \"x:1\"\nadress = \"y\"").unwrap_err();
         assert!(err.to_string().contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn kubernetes_kinds_parse_and_reject_unknown_fields() {
+        let p = parse("id = \"n\"\nkind = \"node\"\nlabel_selector = \"pool=a\"").unwrap();
+        assert_eq!(p.spec.kind(), ProbeKind::Node);
+        assert_eq!(p.spec.describe(), "nodes pool=a");
+        let p = parse("id = \"w\"\nkind = \"workload\"\nnamespace = \"rag\"\ndeployment = \"api\"")
+            .unwrap();
+        assert_eq!(p.spec.describe(), "deployment rag/api");
+        let err =
+            parse("id = \"w\"\nkind = \"workload\"\nnamespace = \"rag\"\ndeploymnet = \"api\"")
+                .unwrap_err();
+        assert!(err.to_string().contains("deploymnet"), "{err}");
     }
 
     #[test]

@@ -179,6 +179,11 @@ pub enum ActionSpec {
         cpu_limit: Option<String>,
         #[serde(default)]
         memory_limit: Option<String>,
+        /// Ceilings the new limits must stay under (refused above).
+        #[serde(default)]
+        max_cpu_limit: Option<String>,
+        #[serde(default)]
+        max_memory_limit: Option<String>,
     },
     DeletePod {
         namespace: String,

@@ -91,6 +91,7 @@ pub(super) fn validate(config: &Config, probes_file: &str, rules_file: &str) -> 
         check_timing(config, probe, &mut r);
         check_spec(&probe.spec, &mut r);
     }
+    check_kubernetes(&config.kubernetes, probes_file, &mut problems);
     check_rules(config, rules_file, &mut problems);
     check_receivers(config, rules_file, &mut problems);
     problems
@@ -111,6 +112,36 @@ fn check_receivers(config: &Config, file: &str, problems: &mut Vec<Problem>) {
         for (field, message) in receiver.problems() {
             r.add(field, message);
         }
+    }
+}
+
+fn check_kubernetes(k: &super::KubeSettings, file: &str, problems: &mut Vec<Problem>) {
+    let mut r = Report {
+        problems,
+        file,
+        item: "kubernetes".into(),
+    };
+    let names = [
+        ("namespace", Some(&k.namespace)),
+        ("lease.name", Some(&k.lease.name)),
+        ("journal_configmap", k.journal_configmap.as_ref()),
+        ("policy_configmap", k.policy_configmap.as_ref()),
+    ];
+    for (field, v) in names {
+        if let Some(v) = v
+            && !is_dns_label(v)
+        {
+            r.add(field, format!("`{v}` is not a valid Kubernetes name"));
+        }
+    }
+    if k.lease.duration < std::time::Duration::from_secs(1) {
+        r.add("lease.duration", "must be at least 1s");
+    }
+    if k.lease.renew.is_zero() || k.lease.renew >= k.lease.duration {
+        r.add(
+            "lease.renew",
+            "must be greater than zero and shorter than lease.duration",
+        );
     }
 }
 
@@ -180,6 +211,24 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
         ProbeSpec::Tcp(t) => check_address(&t.address, "address", r),
         ProbeSpec::Redis(spec) => spec.problems().into_iter().for_each(|(f, m)| r.add(f, m)),
         ProbeSpec::Promql(spec) => spec.problems().into_iter().for_each(|(f, m)| r.add(f, m)),
+        ProbeSpec::Node(n) => {
+            if n.label_selector
+                .as_deref()
+                .is_some_and(|s| s.trim().is_empty())
+            {
+                r.add(
+                    "label_selector",
+                    "must not be empty (leave it out for every node)",
+                );
+            }
+        }
+        ProbeSpec::Workload(w) => {
+            for (field, v) in [("namespace", &w.namespace), ("deployment", &w.deployment)] {
+                if !is_dns_label(v) {
+                    r.add(field, format!("`{v}` is not a valid Kubernetes name"));
+                }
+            }
+        }
         ProbeSpec::Disk(d) => {
             if !d.path.is_absolute() {
                 r.add("path", "must be an absolute path");
@@ -197,6 +246,16 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
             }
         }
     }
+}
+
+/// A DNS-1123 label/subdomain: lowercase alphanumerics, `-` and `.`, 1 to 253 characters.
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && !s.starts_with(['-', '.'])
+        && !s.ends_with(['-', '.'])
 }
 
 /// `host:port`, with a numeric port and a non-empty host.
@@ -324,6 +383,29 @@ fn check_action(action: &ActionSpec, config: &Config, r: &mut Report<'_>) {
                     "action.replicas",
                     format!("{replicas} is above max_replicas {max_replicas}"),
                 );
+            }
+        }
+        ActionSpec::Resources {
+            cpu_limit,
+            memory_limit,
+            max_cpu_limit,
+            max_memory_limit,
+            ..
+        } => {
+            for (field, v) in [
+                ("action.cpu_limit", cpu_limit),
+                ("action.memory_limit", memory_limit),
+                ("action.max_cpu_limit", max_cpu_limit),
+                ("action.max_memory_limit", max_memory_limit),
+            ] {
+                if let Some(q) = v
+                    && crate::actuators::kube::parse_quantity(q).is_none()
+                {
+                    r.add(field, format!("`{q}` is not a Kubernetes quantity"));
+                }
+            }
+            if cpu_limit.is_none() && memory_limit.is_none() {
+                r.add("action", "set cpu_limit, memory_limit or both");
             }
         }
         ActionSpec::Http { url, token, .. } => {

@@ -2,13 +2,17 @@
 //! persisted through a [`Store`] so that a restart or a new leader does not reset them.
 //! Every change is saved before it counts: an action is written as `Running` before it starts.
 
+mod any_store;
 mod doc;
 mod file_store;
+mod kube_store;
 mod memory_store;
 mod store;
 
+pub use any_store::AnyStore;
 pub use doc::{ActionRecord, ActionResult, JournalDoc, MAX_ACTIONS, SCHEMA};
 pub use file_store::FileStore;
+pub use kube_store::KubeStore;
 pub use memory_store::MemoryStore;
 pub use store::{Snapshot, Store, StoreError};
 

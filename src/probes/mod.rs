@@ -5,12 +5,15 @@
 //! and says `Unknown` when it could not see.
 
 pub(crate) mod classify;
+mod cluster;
 mod disk;
 mod http;
+pub mod node;
 mod outcome;
 mod promql;
 pub mod redis;
 mod tcp;
+pub mod workload;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +34,8 @@ pub enum ProbeKind {
     Disk,
     Redis,
     Promql,
+    Node,
+    Workload,
 }
 
 impl ProbeKind {
@@ -41,6 +46,8 @@ impl ProbeKind {
             ProbeKind::Disk => "disk",
             ProbeKind::Redis => "redis",
             ProbeKind::Promql => "promql",
+            ProbeKind::Node => "node",
+            ProbeKind::Workload => "workload",
         }
     }
 }
@@ -58,6 +65,8 @@ pub struct Prober {
     http: http::Clients,
     redis: redis::RedisProber,
     promql: promql::Client,
+    /// `None`: no cluster (local mode); Kubernetes probes then say `Unknown: no_cluster`.
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl Prober {
@@ -66,7 +75,14 @@ impl Prober {
             http: http::Clients::new().map_err(Error::HttpClient)?,
             redis: redis::RedisProber::default(),
             promql: promql::Client::new().map_err(Error::HttpClient)?,
+            cluster: None,
         })
+    }
+
+    /// Gives the Kubernetes probes a cluster to look at.
+    pub fn with_kube(mut self, client: Option<kube::Client>) -> Self {
+        self.cluster = client.map(cluster::Cluster::new);
+        self
     }
 
     /// Runs one probe under its timeout and stamps the result.
@@ -100,6 +116,21 @@ impl Prober {
             ProbeSpec::Disk(spec) => disk::probe(&probe.id, spec).await,
             ProbeSpec::Redis(spec) => self.redis.probe(&probe.id, spec, timeout).await,
             ProbeSpec::Promql(spec) => self.promql.probe(&probe.id, spec, timeout).await,
+            ProbeSpec::Node(spec) => match &self.cluster {
+                Some(c) => node::probe(&c.nodes, &probe.id, spec, timeout).await,
+                None => no_cluster(),
+            },
+            ProbeSpec::Workload(spec) => match &self.cluster {
+                Some(c) => workload::probe(&c.client, &c.restarts, &probe.id, spec).await,
+                None => no_cluster(),
+            },
         }
     }
+}
+
+fn no_cluster() -> Finding {
+    Finding::new(
+        Outcome::unknown("no_cluster"),
+        "no Kubernetes cluster configured (no kubeconfig, not in a cluster)",
+    )
 }

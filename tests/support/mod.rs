@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http_target;
+pub mod kube_api;
 pub mod notify_harness;
 pub mod webhook_sink;
 

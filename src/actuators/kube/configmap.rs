@@ -1,0 +1,65 @@
+//! Degraded mode and other toggles: a merge patch of ConfigMap data keys (`READ_ONLY_MODE`,
+//! `DISABLE_ANALYTICS`), as a compare-and-swap on the resourceVersion read, returning the
+//! previous values (`null` for a key that was absent) so that undo restores them exactly.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::event::{EventType, record_event, reference};
+use super::{ActionOutcome, Result};
+use crate::clients::kube::{Client, Error as KubeError, Op, retry};
+
+/// Sets each key to its value; a `None` value removes the key (that is how undo puts back a
+/// key that did not exist).
+pub async fn patch_configmap(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    data: &BTreeMap<String, Option<String>>,
+    deadline: Instant,
+) -> Result<ActionOutcome> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let get = Op::new("get", "configmaps", namespace, name);
+    let patch_op = Op::new("patch", "configmaps", namespace, name);
+    let (previous, patched) = retry(deadline, &patch_op, true, || async {
+        let current = api
+            .get(name)
+            .await
+            .map_err(|e| KubeError::from_kube(e, &get))?;
+        let old = current.data.clone().unwrap_or_default();
+        let previous: serde_json::Map<String, Value> = data
+            .keys()
+            .map(|k| (k.clone(), old.get(k).map_or(Value::Null, |v| json!(v))))
+            .collect();
+        let patch = json!({
+            "metadata": { "resourceVersion": current.metadata.resource_version },
+            "data": data,
+        });
+        let patched = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| KubeError::from_kube(e, &patch_op))?;
+        Ok((previous, patched))
+    })
+    .await?;
+    let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    let detail = format!("patched configmap {namespace}/{name}: {}", keys.join(", "));
+    let object = reference("v1", "ConfigMap", &patched.metadata);
+    record_event(
+        client,
+        &object,
+        "AstreinteConfigPatch",
+        &detail,
+        EventType::Normal,
+    )
+    .await;
+    Ok(ActionOutcome {
+        previous: Some(Value::Object(previous)),
+        detail,
+    })
+}

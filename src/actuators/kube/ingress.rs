@@ -1,0 +1,155 @@
+//! Ingress actions: point every path's backend at another Service (seed 000:
+//! `rag-backup-service`), and patch annotations (a rate limit during a DDoS). Both are
+//! compare-and-swap merge patches and return what they replaced, for undo.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{Ingress, IngressServiceBackend, ServiceBackendPort};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::event::{EventType, record_event, reference};
+use super::{ActionOutcome, Error, Result};
+use crate::clients::kube::{Client, Error as KubeError, Op, retry};
+
+/// Switches every rule path (and the default backend) to `service` (and `port`, if given).
+/// `previous` holds the first backend service name replaced and the full old rules.
+pub async fn switch_ingress_backend(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    service: &str,
+    port: Option<i32>,
+    deadline: Instant,
+) -> Result<ActionOutcome> {
+    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+    let get = Op::new("get", "ingresses.networking.k8s.io", namespace, name);
+    let patch_op = Op::new("patch", "ingresses.networking.k8s.io", namespace, name);
+    let (previous, patched, switched) = retry(deadline, &patch_op, true, || async {
+        let current = api
+            .get(name)
+            .await
+            .map_err(|e| KubeError::from_kube(e, &get))?;
+        let mut spec = current.spec.clone().unwrap_or_default();
+        let mut old_services = Vec::new();
+        let mut switch = |b: &mut IngressServiceBackend| {
+            old_services.push(b.name.clone());
+            b.name = service.to_owned();
+            if let Some(p) = port {
+                b.port = Some(ServiceBackendPort {
+                    number: Some(p),
+                    name: None,
+                });
+            }
+        };
+        for rule in spec.rules.iter_mut().flatten() {
+            for path in rule.http.iter_mut().flat_map(|h| h.paths.iter_mut()) {
+                if let Some(b) = path.backend.service.as_mut() {
+                    switch(b);
+                }
+            }
+        }
+        if let Some(b) = spec
+            .default_backend
+            .as_mut()
+            .and_then(|d| d.service.as_mut())
+        {
+            switch(b);
+        }
+        let old = current.spec.clone().unwrap_or_default();
+        let previous = json!({
+            "service": old_services.first(),
+            "rules": old.rules,
+            "defaultBackend": old.default_backend,
+        });
+        let patch = json!({
+            "metadata": { "resourceVersion": current.metadata.resource_version },
+            "spec": { "rules": spec.rules, "defaultBackend": spec.default_backend },
+        });
+        let patched = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| KubeError::from_kube(e, &patch_op))?;
+        Ok((previous, patched, old_services.len()))
+    })
+    .await?;
+    if switched == 0 {
+        return Err(Error::Refused(format!(
+            "ingress {namespace}/{name} has no service backend to switch"
+        )));
+    }
+    let from = previous["service"].as_str().unwrap_or("?");
+    let detail = format!(
+        "ingress {namespace}/{name}: {switched} backend(s) switched from {from} to {service}"
+    );
+    let object = reference("networking.k8s.io/v1", "Ingress", &patched.metadata);
+    record_event(
+        client,
+        &object,
+        "AstreinteIngressBackend",
+        &detail,
+        EventType::Normal,
+    )
+    .await;
+    Ok(ActionOutcome {
+        previous: Some(previous),
+        detail,
+    })
+}
+
+/// Sets (or, with `None`, removes) annotations; `previous` maps each key to its old value
+/// (`null` when it was absent).
+pub async fn patch_ingress_annotations(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    annotations: &BTreeMap<String, Option<String>>,
+    deadline: Instant,
+) -> Result<ActionOutcome> {
+    let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+    let get = Op::new("get", "ingresses.networking.k8s.io", namespace, name);
+    let patch_op = Op::new("patch", "ingresses.networking.k8s.io", namespace, name);
+    let (previous, patched) = retry(deadline, &patch_op, true, || async {
+        let current = api
+            .get(name)
+            .await
+            .map_err(|e| KubeError::from_kube(e, &get))?;
+        let old = current.metadata.annotations.clone().unwrap_or_default();
+        let previous: serde_json::Map<String, Value> = annotations
+            .keys()
+            .map(|k| (k.clone(), old.get(k).map_or(Value::Null, |v| json!(v))))
+            .collect();
+        let patch = json!({
+            "metadata": {
+                "resourceVersion": current.metadata.resource_version,
+                "annotations": annotations,
+            },
+        });
+        let patched = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| KubeError::from_kube(e, &patch_op))?;
+        Ok((previous, patched))
+    })
+    .await?;
+    let keys: Vec<&str> = annotations.keys().map(String::as_str).collect();
+    let detail = format!(
+        "ingress {namespace}/{name}: annotations {}",
+        keys.join(", ")
+    );
+    let object = reference("networking.k8s.io/v1", "Ingress", &patched.metadata);
+    record_event(
+        client,
+        &object,
+        "AstreinteIngressAnnotations",
+        &detail,
+        EventType::Normal,
+    )
+    .await;
+    Ok(ActionOutcome {
+        previous: Some(Value::Object(previous)),
+        detail,
+    })
+}

@@ -1,0 +1,148 @@
+//! Kubernetes actuators, one file per family: rollout restart, scale, ConfigMap patch,
+//! ingress backend / annotations, container resources, pod delete. Each runs under a
+//! deadline, retries only transient errors (and conflicts, after a re-read), records a
+//! Kubernetes Event on the object it touched, and returns what it replaced, for undo.
+
+mod configmap;
+mod event;
+mod ingress;
+mod pod;
+mod resources;
+mod restart;
+mod scale;
+mod undo;
+
+use tokio::time::Instant;
+
+use crate::clients::kube::{Client, Error as KubeError};
+use crate::config::ActionSpec;
+
+pub use configmap::patch_configmap;
+pub use event::{EventType, record_event, reference};
+pub use ingress::{patch_ingress_annotations, switch_ingress_backend};
+pub use pod::delete_stuck_pod;
+pub use resources::{Limits, parse_quantity, patch_resources};
+pub use restart::{RESTARTED_AT, rollout_restart, wait_for_rollout};
+pub use scale::scale;
+pub use undo::undo;
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionOutcome {
+    /// What it replaced (previous replicas, data values, backend, limits), to undo it.
+    pub previous: Option<serde_json::Value>,
+    /// A human sentence for the journal, the incident timeline and the logs.
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    /// The action would break one of its bounds (max replicas, resource ceiling…).
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("rollout of deployment {deployment} not complete by the deadline: {status}")]
+    RolloutStuck { deployment: String, status: String },
+    #[error("{0} is not a kubernetes action")]
+    NotKube(&'static str),
+}
+
+impl Error {
+    /// A bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Kube(e) => e.kind(),
+            Error::Refused(_) => "refused",
+            Error::RolloutStuck { .. } => "rollout_stuck",
+            Error::NotKube(_) => "not_kube",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs one Kubernetes action from `remediations.toml` before `deadline`.
+pub async fn apply(
+    client: &Client,
+    action: &ActionSpec,
+    deadline: Instant,
+) -> Result<ActionOutcome> {
+    match action {
+        ActionSpec::RolloutRestart {
+            namespace,
+            deployment,
+        } => rollout_restart(client, namespace, deployment, deadline).await,
+        ActionSpec::Scale {
+            namespace,
+            deployment,
+            replicas,
+            max_replicas,
+        } => {
+            scale(
+                client,
+                namespace,
+                deployment,
+                *replicas,
+                *max_replicas,
+                deadline,
+            )
+            .await
+        }
+        ActionSpec::ConfigmapPatch {
+            namespace,
+            name,
+            data,
+        } => {
+            let data = data
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect();
+            patch_configmap(client, namespace, name, &data, deadline).await
+        }
+        ActionSpec::IngressBackend {
+            namespace,
+            ingress,
+            service,
+            port,
+        } => switch_ingress_backend(client, namespace, ingress, service, *port, deadline).await,
+        ActionSpec::IngressAnnotations {
+            namespace,
+            ingress,
+            annotations,
+        } => {
+            let annotations = annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect();
+            patch_ingress_annotations(client, namespace, ingress, &annotations, deadline).await
+        }
+        ActionSpec::Resources {
+            namespace,
+            deployment,
+            container,
+            cpu_limit,
+            memory_limit,
+            max_cpu_limit,
+            max_memory_limit,
+        } => {
+            let wanted = Limits {
+                cpu: cpu_limit.clone(),
+                memory: memory_limit.clone(),
+            };
+            let ceiling = Limits {
+                cpu: max_cpu_limit.clone(),
+                memory: max_memory_limit.clone(),
+            };
+            patch_resources(
+                client, namespace, deployment, container, &wanted, &ceiling, deadline,
+            )
+            .await
+        }
+        ActionSpec::DeletePod {
+            namespace,
+            selector,
+        } => delete_stuck_pod(client, namespace, selector, deadline).await,
+        other => Err(Error::NotKube(other.name())),
+    }
+}

@@ -1,0 +1,130 @@
+//! Rollout restart, the way `kubectl rollout restart` does it: a merge patch of
+//! `spec.template.metadata.annotations."kubectl.kubernetes.io/restartedAt"` (kubectl's key,
+//! not kube-rs' `kube.kubernetes.io/restartedAt`, so operators see one history), then a
+//! wait for the rollout: observedGeneration >= generation and updated = ready = available =
+//! desired, up to the deadline.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::event::{EventType, record_event, reference};
+use super::{ActionOutcome, Error, Result};
+use crate::clients::kube::{Client, Error as KubeError, Op, retry};
+
+/// The annotation kubectl sets.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+const POLL: Duration = Duration::from_millis(250);
+
+pub async fn rollout_restart(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    deadline: Instant,
+) -> Result<ActionOutcome> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let at = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now());
+    let patch = json!({
+        "spec": { "template": { "metadata": { "annotations": { RESTARTED_AT: at.to_string() } } } }
+    });
+    let op = Op::new("patch", "deployments.apps", namespace, name);
+    let patched = retry(deadline, &op, false, || async {
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| KubeError::from_kube(e, &op))
+    })
+    .await?;
+    let object = reference("apps/v1", "Deployment", &patched.metadata);
+    match wait_for_rollout(client, namespace, name, deadline).await {
+        Ok(status) => {
+            let detail = format!("rollout restart of {namespace}/{name} complete: {status}");
+            record_event(
+                client,
+                &object,
+                "AstreinteRolloutRestart",
+                &detail,
+                EventType::Normal,
+            )
+            .await;
+            Ok(ActionOutcome {
+                previous: None,
+                detail,
+            })
+        }
+        Err(e) => {
+            let message = format!("rollout restart of {namespace}/{name} did not complete: {e}");
+            record_event(
+                client,
+                &object,
+                "AstreinteRolloutStuck",
+                &message,
+                EventType::Warning,
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// Waits until the Deployment's rollout is complete; returns its status as a sentence.
+pub async fn wait_for_rollout(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    deadline: Instant,
+) -> Result<String> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let op = Op::new("get", "deployments.apps", namespace, name);
+    let mut last = String::from("no status yet");
+    loop {
+        let got = retry(deadline, &op, false, || async {
+            api.get(name)
+                .await
+                .map_err(|e| KubeError::from_kube(e, &op))
+        })
+        .await;
+        match got {
+            Ok(d) => {
+                let (done, status) = rollout_state(&d);
+                if done {
+                    return Ok(status);
+                }
+                last = status;
+            }
+            Err(KubeError::Deadline { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if Instant::now() + POLL >= deadline {
+            return Err(Error::RolloutStuck {
+                deployment: format!("{namespace}/{name}"),
+                status: last,
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Whether the rollout is complete, and a sentence describing where it is.
+pub fn rollout_state(d: &Deployment) -> (bool, String) {
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let generation = d.metadata.generation.unwrap_or(0);
+    let s = d.status.clone().unwrap_or_default();
+    let observed = s.observed_generation.unwrap_or(0);
+    let updated = s.updated_replicas.unwrap_or(0);
+    let ready = s.ready_replicas.unwrap_or(0);
+    let available = s.available_replicas.unwrap_or(0);
+    let done =
+        observed >= generation && updated == desired && ready == desired && available == desired;
+    let status = format!(
+        "{updated} updated, {ready} ready, {available} available of {desired} \
+         (generation {generation}, observed {observed})"
+    );
+    (done, status)
+}

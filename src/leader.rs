@@ -1,0 +1,242 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease, so that only one replica acts.
+//!
+//! The loop acquires the Lease when it is free or expired, renews it every `renew`, and every
+//! write is a compare-and-swap on the resourceVersion it read: a 409 means another replica
+//! won the race. Expiry is judged as client-go does, on the local clock: a Lease whose record
+//! did not change for `duration` is expired, whatever the other host's clock says. Losing the
+//! Lease (a 409, another holder, or no successful renewal for 2/3 of `duration`) flips the
+//! "is leader" channel at once; a stop releases the Lease so another replica takes over
+//! without waiting.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Api;
+use kube::api::PostParams;
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::clients::kube::{Client, Error, Op};
+
+#[derive(Debug, Clone)]
+pub struct LeaderConfig {
+    pub namespace: String,
+    pub name: String,
+    /// This replica's name in `holderIdentity` (the pod name).
+    pub identity: String,
+    pub duration: Duration,
+    pub renew: Duration,
+}
+
+impl LeaderConfig {
+    pub fn from_settings(s: &crate::config::KubeSettings, identity: String) -> Self {
+        LeaderConfig {
+            namespace: s.namespace.clone(),
+            name: s.lease.name.clone(),
+            identity,
+            duration: s.lease.duration,
+            renew: s.lease.renew,
+        }
+    }
+}
+
+/// What this replica last saw of the Lease, and when (local clock).
+struct Observed {
+    record: (Option<String>, Option<String>),
+    at: Instant,
+}
+
+struct Elector {
+    api: Api<Lease>,
+    config: LeaderConfig,
+    observed: Option<Observed>,
+    last_renewal: Option<Instant>,
+}
+
+/// Starts the election loop; the receiver says whether this replica leads right now.
+/// The task stops (releasing the Lease if held) when `cancel` fires.
+pub fn spawn(
+    client: Client,
+    config: LeaderConfig,
+    cancel: CancellationToken,
+    gauge: Option<Gauge>,
+) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = watch::channel(false);
+    let mut elector = Elector {
+        api: Api::namespaced(client, &config.namespace),
+        config,
+        observed: None,
+        last_renewal: None,
+    };
+    let set = move |leading: bool| {
+        if let Some(g) = &gauge {
+            g.set(i64::from(leading));
+        }
+        tx.send_if_modified(|v| std::mem::replace(v, leading) != leading);
+    };
+    let task = tokio::spawn(async move {
+        let mut was_leading = false;
+        loop {
+            let leading = match elector.try_acquire_or_renew().await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, lease = %elector.config.name, "lease update failed");
+                    // Keep leading only while the last renewal is recent enough that no one
+                    // else can have taken the Lease.
+                    let limit = elector.config.duration.mul_f64(2.0 / 3.0);
+                    elector.last_renewal.is_some_and(|t| t.elapsed() < limit)
+                }
+            };
+            if leading != was_leading {
+                tracing::info!(leading, identity = %elector.config.identity, "leadership changed");
+                was_leading = leading;
+            }
+            set(leading);
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(elector.config.renew) => {}
+            }
+        }
+        if elector.last_renewal.is_some() {
+            elector.release().await;
+        }
+        set(false);
+    });
+    (rx, task)
+}
+
+fn now() -> MicroTime {
+    MicroTime(jiff::Timestamp::now())
+}
+
+impl Elector {
+    fn op(&self, verb: &'static str) -> Op {
+        Op::new(
+            verb,
+            "leases.coordination.k8s.io",
+            &self.config.namespace,
+            &self.config.name,
+        )
+    }
+
+    /// One round: `Ok(true)` when this replica holds the Lease afterwards.
+    async fn try_acquire_or_renew(&mut self) -> Result<bool, Error> {
+        let name = self.config.name.clone();
+        let lease = match self.api.get(&name).await {
+            Ok(l) => l,
+            Err(e) => match Error::from_kube(e, &self.op("get")) {
+                Error::NotFound { .. } => return self.create().await,
+                other => return Err(other),
+            },
+        };
+        let spec = lease.spec.clone().unwrap_or_default();
+        let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+        let record = (
+            holder.clone(),
+            spec.renew_time.as_ref().map(|t| t.0.to_string()),
+        );
+        if self.observed.as_ref().is_none_or(|o| o.record != record) {
+            self.observed = Some(Observed {
+                record,
+                at: Instant::now(),
+            });
+        }
+        let mine = holder.as_deref() == Some(self.config.identity.as_str());
+        let duration = spec
+            .lease_duration_seconds
+            .map_or(self.config.duration, |s| {
+                Duration::from_secs(u64::try_from(s).unwrap_or(0))
+            });
+        let expired = self
+            .observed
+            .as_ref()
+            .is_some_and(|o| o.at.elapsed() >= duration);
+        if !mine && holder.is_some() && !expired {
+            self.last_renewal = None;
+            return Ok(false);
+        }
+        let mut next = lease.clone();
+        let mut new_spec = spec.clone();
+        new_spec.renew_time = Some(now());
+        new_spec.lease_duration_seconds = Some(self.duration_secs());
+        if !mine {
+            new_spec.holder_identity = Some(self.config.identity.clone());
+            new_spec.acquire_time = Some(now());
+            new_spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+        }
+        next.spec = Some(new_spec);
+        // `next` carries the resourceVersion read: a concurrent writer makes this a 409.
+        match self.api.replace(&name, &PostParams::default(), &next).await {
+            Ok(_) => {
+                self.last_renewal = Some(Instant::now());
+                Ok(true)
+            }
+            Err(e) => match Error::from_kube(e, &self.op("update")) {
+                Error::Conflict { .. } => {
+                    self.last_renewal = None;
+                    Ok(false)
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    fn duration_secs(&self) -> i32 {
+        i32::try_from(self.config.duration.as_secs().max(1)).unwrap_or(i32::MAX)
+    }
+
+    async fn create(&mut self) -> Result<bool, Error> {
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.config.name.clone()),
+                namespace: Some(self.config.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(self.config.identity.clone()),
+                lease_duration_seconds: Some(self.duration_secs()),
+                acquire_time: Some(now()),
+                renew_time: Some(now()),
+                lease_transitions: Some(0),
+                ..LeaseSpec::default()
+            }),
+        };
+        match self.api.create(&PostParams::default(), &lease).await {
+            Ok(_) => {
+                self.last_renewal = Some(Instant::now());
+                Ok(true)
+            }
+            Err(e) => match Error::from_kube(e, &self.op("create")) {
+                Error::AlreadyExists { .. } | Error::Conflict { .. } => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Gives the Lease up (empty holder), so that another replica takes it at once.
+    async fn release(&mut self) {
+        let Ok(mut lease) = self.api.get(&self.config.name).await else {
+            return;
+        };
+        let Some(spec) = lease.spec.as_mut() else {
+            return;
+        };
+        if spec.holder_identity.as_deref() != Some(self.config.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        if let Err(e) = self
+            .api
+            .replace(&self.config.name, &PostParams::default(), &lease)
+            .await
+        {
+            let e = Error::from_kube(e, &self.op("update"));
+            tracing::warn!(error = %e, "cannot release the lease; it will expire");
+        }
+        self.last_renewal = None;
+    }
+}

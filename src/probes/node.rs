@@ -1,0 +1,259 @@
+//! `kind = "node"`: the Ready and pressure conditions of every node (or those a label selector
+//! picks), read from a watch-backed store (kube-runtime reflector), not a list per tick.
+//!
+//! Every node Ready → `Healthy`; some NotReady → `Failed node_not_ready` (the detail names
+//! them and for how long); every node NotReady → `Failed cluster_down`; Memory/Disk/PID
+//! pressure → `Degraded node_pressure`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+
+use super::{Finding, Measurement, Outcome};
+use crate::config::NodeSpec;
+use crate::metrics::GaugeName;
+
+const PRESSURES: [&str; 3] = ["MemoryPressure", "DiskPressure", "PIDPressure"];
+
+/// One reflector per label selector, shared by every node probe that uses it.
+pub struct NodeWatches {
+    client: kube::Client,
+    watches: Mutex<HashMap<Option<String>, Arc<NodeWatch>>>,
+}
+
+struct NodeWatch {
+    store: Store<Node>,
+    /// The last error of the watch (RBAC denial, apiserver down), for the probe's detail.
+    last_error: Arc<Mutex<Option<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for NodeWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl NodeWatches {
+    pub fn new(client: kube::Client) -> Self {
+        NodeWatches {
+            client,
+            watches: Mutex::default(),
+        }
+    }
+
+    fn get(&self, selector: Option<&str>) -> Arc<NodeWatch> {
+        let key = selector.map(str::to_owned);
+        let mut watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        watches
+            .entry(key)
+            .or_insert_with(|| Arc::new(self.start(selector)))
+            .clone()
+    }
+
+    fn start(&self, selector: Option<&str>) -> NodeWatch {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let mut config = watcher::Config::default();
+        if let Some(s) = selector {
+            config = config.labels(s);
+        }
+        let (store, writer) = reflector::store();
+        let last_error: Arc<Mutex<Option<String>>> = Arc::default();
+        let noted = last_error.clone();
+        let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
+        let task = tokio::spawn(stream.for_each(move |event| {
+            let mut last = noted.lock().unwrap_or_else(|p| p.into_inner());
+            match event {
+                Ok(_) => *last = None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "node watch failed, retrying");
+                    *last = Some(e.to_string());
+                }
+            }
+            futures::future::ready(())
+        }));
+        NodeWatch {
+            store,
+            last_error,
+            task,
+        }
+    }
+}
+
+pub async fn probe(watches: &NodeWatches, id: &str, spec: &NodeSpec, timeout: Duration) -> Finding {
+    let watch = watches.get(spec.label_selector.as_deref());
+    // Leave a little of the probe's own timeout to say why the store is not ready.
+    let wait = timeout.mul_f64(0.8);
+    if tokio::time::timeout(wait, watch.store.wait_until_ready())
+        .await
+        .is_err()
+    {
+        let why = watch
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| "no answer yet".into());
+        return Finding::new(
+            Outcome::unknown("node_watch_not_ready"),
+            format!("the node watch has not listed nodes yet: {why}"),
+        );
+    }
+    assess(id, &watch.store.state(), jiff::Timestamp::now())
+}
+
+/// A condition's status and since when (`lastTransitionTime`).
+fn condition<'a>(node: &'a Node, kind: &str) -> Option<(&'a str, Option<jiff::Timestamp>)> {
+    let c = node
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)?;
+    let since = c.last_transition_time.as_ref().map(|t| t.0);
+    Some((c.status.as_str(), since))
+}
+
+fn name(node: &Node) -> &str {
+    node.metadata.name.as_deref().unwrap_or("?")
+}
+
+/// Pure: the finding for a set of nodes at `now`.
+pub fn assess(id: &str, nodes: &[Arc<Node>], now: jiff::Timestamp) -> Finding {
+    if nodes.is_empty() {
+        return Finding::new(Outcome::unknown("no_nodes"), "no node matches");
+    }
+    let mut measurements = Vec::new();
+    let mut not_ready = Vec::new();
+    let mut pressured = Vec::new();
+    for node in nodes {
+        let ready = condition(node, "Ready");
+        let is_ready = ready.is_some_and(|(s, _)| s == "True");
+        measurements.push(Measurement::new(
+            GaugeName::NodeReady,
+            &[("node", name(node))],
+            f64::from(u8::from(is_ready)),
+        ));
+        if !is_ready {
+            let since = ready
+                .and_then(|(_, t)| t)
+                .and_then(|t| now.duration_since(t).try_into().ok())
+                .map(|d: Duration| {
+                    format!(
+                        " for {}",
+                        humantime::format_duration(Duration::from_secs(d.as_secs()))
+                    )
+                })
+                .unwrap_or_default();
+            not_ready.push(format!("{}{since}", name(node)));
+        }
+        for p in PRESSURES {
+            if condition(node, p).is_some_and(|(s, _)| s == "True") {
+                pressured.push(format!("{} ({p})", name(node)));
+            }
+        }
+    }
+    let total = nodes.len();
+    let count = not_ready.len();
+    measurements.push(Measurement::new(
+        GaugeName::NodesNotReady,
+        &[("probe", id)],
+        count as f64,
+    ));
+    let (outcome, detail) = if count == total {
+        (
+            Outcome::failed("cluster_down"),
+            format!("all {total} nodes NotReady: {}", not_ready.join(", ")),
+        )
+    } else if count > 0 {
+        (
+            Outcome::failed("node_not_ready"),
+            format!(
+                "{count} of {total} nodes NotReady: {}",
+                not_ready.join(", ")
+            ),
+        )
+    } else if !pressured.is_empty() {
+        (
+            Outcome::degraded(pressured.len() as f64, "node_pressure"),
+            format!("under pressure: {}", pressured.join(", ")),
+        )
+    } else {
+        (Outcome::Healthy, format!("{total} nodes Ready"))
+    };
+    Finding {
+        outcome,
+        detail,
+        measurements,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, ready: &str, pressure: Option<&str>) -> Arc<Node> {
+        let mut conditions = vec![serde_json::json!({
+            "type": "Ready", "status": ready, "lastTransitionTime": "2026-01-01T00:00:00Z"
+        })];
+        if let Some(p) = pressure {
+            conditions.push(serde_json::json!({ "type": p, "status": "True" }));
+        }
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": { "name": name }, "status": { "conditions": conditions }
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn at() -> jiff::Timestamp {
+        "2026-01-01T00:05:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn all_ready_is_healthy() {
+        let f = assess(
+            "n",
+            &[node("a", "True", None), node("b", "True", None)],
+            at(),
+        );
+        assert_eq!(f.outcome, Outcome::Healthy);
+        assert_eq!(f.detail, "2 nodes Ready");
+    }
+
+    #[test]
+    fn one_not_ready_names_it_and_how_long() {
+        let f = assess(
+            "n",
+            &[node("a", "True", None), node("b", "Unknown", None)],
+            at(),
+        );
+        assert_eq!(f.outcome, Outcome::failed("node_not_ready"));
+        assert_eq!(f.detail, "1 of 2 nodes NotReady: b for 5m");
+    }
+
+    #[test]
+    fn all_not_ready_is_cluster_down() {
+        let f = assess(
+            "n",
+            &[node("a", "False", None), node("b", "False", None)],
+            at(),
+        );
+        assert_eq!(f.outcome, Outcome::failed("cluster_down"));
+    }
+
+    #[test]
+    fn pressure_is_degraded() {
+        let f = assess("n", &[node("a", "True", Some("DiskPressure"))], at());
+        assert_eq!(f.outcome, Outcome::degraded(1.0, "node_pressure"));
+        assert!(f.detail.contains("a (DiskPressure)"), "{}", f.detail);
+    }
+}

@@ -1,0 +1,270 @@
+//! The Kubernetes actuators against the API test server, through the real kube client: the
+//! exact requests (path, content type, patch body), the bounds, conflict, 429 and 5xx retries,
+//! a stuck rollout hitting its deadline, and an Event per action.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use astreinte::actuators::kube::{self as act, Error, RESTARTED_AT};
+use serde_json::{Value, json};
+use support::kube_api::{KubeApi, Rollout, objects};
+use tokio::time::Instant;
+
+const NS: &str = "rag-production";
+
+fn deadline(secs: u64) -> Instant {
+    Instant::now() + Duration::from_secs(secs)
+}
+
+fn assert_event(api: &KubeApi, reason: &str, kind: &str, name: &str, ty: &str) -> Value {
+    api.assert_event(NS, reason, kind, name, ty)
+}
+
+#[tokio::test]
+async fn rollout_restart_patches_the_kubectl_annotation_and_waits() {
+    let api = KubeApi::start().await;
+    api.put(objects::deployment(NS, "rag-api", 3, 3));
+    let client = api.client().await;
+    let started = jiff::Timestamp::now();
+    let out = act::rollout_restart(&client, NS, "rag-api", deadline(5))
+        .await
+        .unwrap();
+    assert!(
+        out.detail
+            .contains("complete: 3 updated, 3 ready, 3 available of 3"),
+        "{}",
+        out.detail
+    );
+
+    let patches = api.requests_to(
+        "patch",
+        &format!("/apis/apps/v1/namespaces/{NS}/deployments/rag-api"),
+    );
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].content_type, "application/merge-patch+json");
+    let body = &patches[0].body;
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["spec"], "only the template annotation is patched");
+    let annotations = &body["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations.as_object().unwrap().len(), 1);
+    // kubectl's key, not kube-rs' `kube.kubernetes.io/restartedAt`.
+    let at = annotations["kubectl.kubernetes.io/restartedAt"]
+        .as_str()
+        .unwrap();
+    assert_eq!(RESTARTED_AT, "kubectl.kubernetes.io/restartedAt");
+    let at: jiff::Timestamp = at.parse().unwrap();
+    assert!(
+        at.as_second() >= started.as_second() - 1,
+        "RFC 3339 time of the restart"
+    );
+
+    let d = api.get("apps/v1", "deployments", NS, "rag-api").unwrap();
+    assert_eq!(d["metadata"]["generation"], 2);
+    assert_eq!(d["status"]["observedGeneration"], 2);
+    assert_event(
+        &api,
+        "AstreinteRolloutRestart",
+        "Deployment",
+        "rag-api",
+        "Normal",
+    );
+}
+
+#[tokio::test]
+async fn a_stuck_rollout_hits_its_deadline() {
+    let api = KubeApi::start().await;
+    api.put(objects::deployment(NS, "rag-api", 3, 3));
+    api.set_rollout(Rollout::Stuck);
+    let client = api.client().await;
+    let started = std::time::Instant::now();
+    let err = act::rollout_restart(&client, NS, "rag-api", deadline(2))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, Error::RolloutStuck { .. }), "{err}");
+    assert!(err.to_string().contains("1 updated"), "{err}");
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_event(
+        &api,
+        "AstreinteRolloutStuck",
+        "Deployment",
+        "rag-api",
+        "Warning",
+    );
+}
+
+#[tokio::test]
+async fn scale_uses_the_subresource_within_bounds_and_returns_the_previous_count() {
+    let api = KubeApi::start().await;
+    api.put(objects::deployment(NS, "rag-api", 2, 2));
+    let client = api.client().await;
+
+    let err = act::scale(&client, NS, "rag-api", 7, 6, deadline(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Refused(_)), "{err}");
+    assert!(err.to_string().contains("above max_replicas 6"), "{err}");
+    assert!(api.requests().is_empty(), "a refused scale sends nothing");
+
+    let out = act::scale(&client, NS, "rag-api", 6, 6, deadline(5))
+        .await
+        .unwrap();
+    assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    assert_eq!(
+        out.detail,
+        format!("scaled deployment {NS}/rag-api from 2 to 6 replicas")
+    );
+    let path = format!("/apis/apps/v1/namespaces/{NS}/deployments/rag-api/scale");
+    assert_eq!(api.requests_to("get", &path).len(), 1);
+    let patches = api.requests_to("patch", &path);
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].content_type, "application/merge-patch+json");
+    assert_eq!(patches[0].body["spec"], json!({ "replicas": 6 }));
+    assert!(
+        patches[0].body["metadata"]["resourceVersion"].is_string(),
+        "a compare-and-swap"
+    );
+    let d = api.get("apps/v1", "deployments", NS, "rag-api").unwrap();
+    assert_eq!(d["spec"]["replicas"], 6);
+    assert_event(&api, "AstreinteScale", "Deployment", "rag-api", "Normal");
+
+    // Undo: back to the previous count.
+    act::scale(&client, NS, "rag-api", 2, 6, deadline(5))
+        .await
+        .unwrap();
+    let d = api.get("apps/v1", "deployments", NS, "rag-api").unwrap();
+    assert_eq!(d["spec"]["replicas"], 2);
+}
+
+#[tokio::test]
+async fn a_conflict_is_retried_after_a_reread() {
+    let api = KubeApi::start().await;
+    api.put(objects::deployment(NS, "rag-api", 2, 2));
+    let client = api.client().await;
+    api.fail_next("patch", "deployments", "rag-api", 2, 409);
+    let out = act::scale(&client, NS, "rag-api", 4, 6, deadline(5))
+        .await
+        .unwrap();
+    assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    let path = "/deployments/rag-api/scale";
+    assert_eq!(
+        api.requests_to("patch", path).len(),
+        3,
+        "two 409s, then success"
+    );
+    assert_eq!(
+        api.requests_to("get", path).len(),
+        3,
+        "re-read before each attempt"
+    );
+}
+
+#[tokio::test]
+async fn a_real_stale_write_conflicts_and_is_retried() {
+    // Another writer changes the ConfigMap between our read and our write: the fake's real
+    // resourceVersion check answers 409 and the actuator re-reads.
+    let api = KubeApi::start().await;
+    api.put(objects::configmap(
+        NS,
+        "rag-flags",
+        json!({ "READ_ONLY_MODE": "false" }),
+    ));
+    let client = api.client().await;
+    api.fail_next("patch", "configmaps", "rag-flags", 1, 409);
+    let data = BTreeMap::from([("READ_ONLY_MODE".to_owned(), Some("true".to_owned()))]);
+    act::patch_configmap(&client, NS, "rag-flags", &data, deadline(5))
+        .await
+        .unwrap();
+    assert_eq!(api.requests_to("patch", "/configmaps/rag-flags").len(), 2);
+
+    // And directly: a patch carrying an old resourceVersion is refused by the server.
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, Patch, PatchParams};
+    let cms: Api<ConfigMap> = Api::namespaced(client, NS);
+    let err = cms
+        .patch(
+            "rag-flags",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "resourceVersion": "1" }, "data": { "X": "1" } })),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => assert_eq!((s.code, s.reason.as_str()), (409, "Conflict")),
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_with_backoff() {
+    let api = KubeApi::start().await;
+    api.put(objects::deployment(NS, "rag-api", 2, 2));
+    let client = api.client().await;
+    api.fail_next("get", "deployments", "rag-api", 1, 429);
+    api.fail_next("patch", "deployments", "rag-api", 1, 500);
+    let started = std::time::Instant::now();
+    let out = act::scale(&client, NS, "rag-api", 3, 6, deadline(10))
+        .await
+        .unwrap();
+    assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the 429's Retry-After (1 s) is honoured"
+    );
+    assert_eq!(
+        api.requests_to("get", "/deployments/rag-api/scale").len(),
+        3
+    );
+
+    // Failing until the deadline: a deadline error naming the call and the last error.
+    api.fail_next("patch", "deployments", "rag-api", 1000, 503);
+    let err = act::scale(&client, NS, "rag-api", 4, 6, deadline(1))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("deadline reached while trying to patch deployments.apps/scale"),
+        "{text}"
+    );
+    assert!(text.contains("503"), "{text}");
+}
+
+#[tokio::test]
+async fn a_missing_object_is_named() {
+    let api = KubeApi::start().await;
+    let client = api.client().await;
+    let err = act::scale(&client, NS, "nope", 2, 6, deadline(5))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("deployments.apps/scale {NS}/nope not found")
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_apiserver_is_retried_until_the_deadline() {
+    let api = KubeApi::start().await;
+    let client = api.client().await;
+    drop(api);
+    let started = std::time::Instant::now();
+    let err = act::scale(&client, NS, "rag-api", 2, 6, deadline(1))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "retried until the deadline"
+    );
+    assert!(
+        text.starts_with("deadline reached while trying to patch deployments.apps/scale"),
+        "{text}"
+    );
+    assert!(text.contains("cannot reach the kubernetes api"), "{text}");
+}
