@@ -3,12 +3,20 @@
 //! Each server is a [`Proc`] in its own process group, killed with its group when dropped, so
 //! exactly the processes started here are stopped, even when a test panics.
 
+pub mod etcd;
+pub mod patroni;
+mod patroni_member;
+pub mod pg_user;
 mod process;
+pub mod procfs;
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+pub use etcd::Etcd;
+pub use patroni::PatroniCluster;
+pub use patroni_member::{Credentials, Member};
 pub use process::Proc;
 
 #[derive(Debug, thiserror::Error)]
