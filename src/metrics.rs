@@ -24,6 +24,15 @@ pub enum GaugeName {
     HttpStatusCode,
     DiskUsedRatio,
     DiskInodesUsedRatio,
+    PatroniLagBytes,
+    PatroniMemberUp,
+    PatroniLeaders,
+    PatroniFailoverReady,
+    PatroniTimeline,
+    PostgresLongQueries,
+    PostgresConnectionsUsedRatio,
+    PostgresInRecovery,
+    PostgresReplicationLagBytes,
 }
 
 impl GaugeName {
@@ -31,6 +40,15 @@ impl GaugeName {
         GaugeName::HttpStatusCode,
         GaugeName::DiskUsedRatio,
         GaugeName::DiskInodesUsedRatio,
+        GaugeName::PatroniLagBytes,
+        GaugeName::PatroniMemberUp,
+        GaugeName::PatroniLeaders,
+        GaugeName::PatroniFailoverReady,
+        GaugeName::PatroniTimeline,
+        GaugeName::PostgresLongQueries,
+        GaugeName::PostgresConnectionsUsedRatio,
+        GaugeName::PostgresInRecovery,
+        GaugeName::PostgresReplicationLagBytes,
     ];
 
     /// The metric name without the `astreinte_` prefix, and its help text.
@@ -47,6 +65,42 @@ impl GaugeName {
             GaugeName::DiskInodesUsedRatio => (
                 "disk_inodes_used_ratio",
                 "Used share of the file system's inodes",
+            ),
+            GaugeName::PatroniLagBytes => (
+                "patroni_lag_bytes",
+                "Replication lag of a Patroni member in bytes, as /cluster reports it (0 on the leader)",
+            ),
+            GaugeName::PatroniMemberUp => (
+                "patroni_member_up",
+                "Whether a Patroni member's REST API answered GET /patroni (1) or not (0)",
+            ),
+            GaugeName::PatroniLeaders => (
+                "patroni_leaders",
+                "Members that say they run as primary (0 = no leader, 2 or more = split brain)",
+            ),
+            GaugeName::PatroniFailoverReady => (
+                "patroni_failover_ready",
+                "Whether an automatic failover would succeed now (1) or not (0)",
+            ),
+            GaugeName::PatroniTimeline => (
+                "patroni_timeline",
+                "PostgreSQL timeline of a Patroni member",
+            ),
+            GaugeName::PostgresLongQueries => (
+                "postgres_long_queries",
+                "Client queries running longer than the probe's long_query_threshold",
+            ),
+            GaugeName::PostgresConnectionsUsedRatio => (
+                "postgres_connections_used_ratio",
+                "Client connections over max_connections",
+            ),
+            GaugeName::PostgresInRecovery => (
+                "postgres_in_recovery",
+                "Whether the server is in recovery, i.e. a replica (1) or a primary (0)",
+            ),
+            GaugeName::PostgresReplicationLagBytes => (
+                "postgres_replication_lag_bytes",
+                "Bytes of WAL a replica has yet to replay, seen from the primary's pg_stat_replication",
             ),
         }
     }

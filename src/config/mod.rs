@@ -4,6 +4,7 @@
 //! figment stays inside this module so it can be replaced without touching the rest.
 
 mod load;
+mod postgres;
 mod probe;
 mod rule;
 mod secret;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded};
+pub use postgres::{PatroniMember, PatroniSpec, PostgresSpec, SqlLogin};
 pub use probe::{DiskSpec, HttpSpec, ProbeConfig, ProbeSpec, TcpSpec};
 pub use rule::{
     ActionSpec, Budget, Mode, PartitionGuard, PolicyConfig, RuleConfig, Trigger, Verify, Window,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
+use super::postgres::{PatroniSpec, PostgresSpec};
 use crate::level::Level;
 use crate::probes::ProbeKind;
 
@@ -50,6 +51,8 @@ pub enum ProbeSpec {
     Http(HttpSpec),
     Tcp(TcpSpec),
     Disk(DiskSpec),
+    Patroni(PatroniSpec),
+    Postgres(PostgresSpec),
 }
 
 impl ProbeSpec {
@@ -58,6 +61,8 @@ impl ProbeSpec {
             ProbeSpec::Http(_) => ProbeKind::Http,
             ProbeSpec::Tcp(_) => ProbeKind::Tcp,
             ProbeSpec::Disk(_) => ProbeKind::Disk,
+            ProbeSpec::Patroni(_) => ProbeKind::Patroni,
+            ProbeSpec::Postgres(_) => ProbeKind::Postgres,
         }
     }
 
@@ -67,6 +72,8 @@ impl ProbeSpec {
             ProbeSpec::Http(h) => h.url.clone(),
             ProbeSpec::Tcp(t) => t.address.clone(),
             ProbeSpec::Disk(d) => d.path.display().to_string(),
+            ProbeSpec::Patroni(p) => p.describe(),
+            ProbeSpec::Postgres(p) => p.describe(),
         }
     }
 }

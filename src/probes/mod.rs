@@ -8,6 +8,8 @@ mod classify;
 mod disk;
 mod http;
 mod outcome;
+pub mod patroni;
+mod postgres;
 mod tcp;
 
 use std::sync::Arc;
@@ -27,6 +29,8 @@ pub enum ProbeKind {
     Http,
     Tcp,
     Disk,
+    Patroni,
+    Postgres,
 }
 
 impl ProbeKind {
@@ -35,6 +39,8 @@ impl ProbeKind {
             ProbeKind::Http => "http",
             ProbeKind::Tcp => "tcp",
             ProbeKind::Disk => "disk",
+            ProbeKind::Patroni => "patroni",
+            ProbeKind::Postgres => "postgres",
         }
     }
 }
@@ -50,12 +56,14 @@ pub enum Error {
 #[derive(Clone)]
 pub struct Prober {
     http: http::Clients,
+    patroni: patroni::Clients,
 }
 
 impl Prober {
     pub fn new() -> Result<Self, Error> {
         Ok(Prober {
             http: http::Clients::new().map_err(Error::HttpClient)?,
+            patroni: patroni::Clients::new().map_err(Error::HttpClient)?,
         })
     }
 
@@ -88,6 +96,8 @@ impl Prober {
             ProbeSpec::Http(spec) => self.http.probe(&probe.id, spec, timeout).await,
             ProbeSpec::Tcp(spec) => tcp::probe(spec).await,
             ProbeSpec::Disk(spec) => disk::probe(&probe.id, spec).await,
+            ProbeSpec::Patroni(spec) => self.patroni.probe(&probe.id, spec, timeout).await,
+            ProbeSpec::Postgres(spec) => postgres::probe(&probe.id, spec, timeout).await,
         }
     }
 }
