@@ -88,13 +88,18 @@ pub(super) fn classify(e: &tokio_postgres::Error) -> PgFailure {
             detail: format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         };
     }
-    if e.to_string().contains("password missing") {
+    let cause = std::error::Error::source(e).map(ToString::to_string);
+    if cause.as_deref() == Some("password missing") {
         return PgFailure {
             reason: "auth_failed",
             detail: "the server asks for a password and none is configured".into(),
         };
     }
-    let reason = classify_chain(e);
+    let reason = match e.to_string().as_str() {
+        "timeout waiting for server" => "timeout",
+        "connection closed" => "connection_closed",
+        _ => classify_chain(e),
+    };
     let detail = match reason {
         "connection_refused" => "connection refused".to_owned(),
         "timeout" => "no answer before the timeout".to_owned(),

@@ -7,6 +7,7 @@ pub mod etcd;
 pub mod patroni;
 mod patroni_member;
 pub mod pg_user;
+pub mod postgres;
 mod process;
 pub mod procfs;
 
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 pub use etcd::Etcd;
 pub use patroni::PatroniCluster;
 pub use patroni_member::{Credentials, Member};
+pub use postgres::PgServer;
 pub use process::Proc;
 
 #[derive(Debug, thiserror::Error)]

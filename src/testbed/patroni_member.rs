@@ -106,17 +106,10 @@ impl Member {
         }
     }
 
-    /// SIGKILL the postmaster and every child of it. Each postgres child calls `setsid()`,
-    /// so a group kill would miss them: the postmaster is frozen first (it cannot fork any
-    /// more), its children are killed one by one, then the postmaster's group.
+    /// SIGKILL the postmaster and every child of it (see [`procfs::kill_postmaster`]).
     pub fn kill_postgres(&self) {
         if let Some(pm) = self.postmaster() {
-            procfs::signal(pm.pid, Signal::STOP);
-            for child in procfs::children_matching(pm.pid, "") {
-                procfs::signal(child.pid, Signal::KILL);
-            }
-            procfs::signal(pm.pid, Signal::KILL);
-            procfs::signal_group(pm.pgid, Signal::KILL);
+            procfs::kill_postmaster(&pm);
         }
     }
 

@@ -94,6 +94,18 @@ pub fn postmaster(data_dir: &Path) -> Option<ProcInfo> {
     info(pid).filter(|p| p.cmdline.contains(dir))
 }
 
+/// SIGKILL a postmaster and every child of it. Each postgres child calls `setsid()`, so a
+/// group kill would miss them: the postmaster is frozen first (it cannot fork any more), its
+/// children are killed one by one, then the postmaster and its group.
+pub fn kill_postmaster(pm: &ProcInfo) {
+    signal(pm.pid, Signal::STOP);
+    for child in children_matching(pm.pid, "") {
+        signal(child.pid, Signal::KILL);
+    }
+    signal(pm.pid, Signal::KILL);
+    signal_group(pm.pgid, Signal::KILL);
+}
+
 /// Sends `signal` to one process.
 pub fn signal(pid: u32, signal: Signal) -> bool {
     raw_pid(pid).is_some_and(|p| kill_process(p, signal).is_ok())
