@@ -7,18 +7,21 @@
 //! |---|---|---|---|
 //! | 1 | `split_brain` | Failed | two or more members run as primary |
 //! | 2 | `all_members_down` | Failed | no member's Patroni answers |
-//! | 3 | `dcs_unreachable` | Failed | members answer, but no `/cluster` does |
+//! | 3 | `dcs_unreachable` | Failed | members answer, but no `/cluster` does; or some `/cluster` fails and no member leads |
 //! | 4 | `no_leader` | Failed | no member runs as primary, and the DCS answers |
 //! | 5 | `member_down` | Degraded (members down) | a member's Patroni does not answer |
-//! | 6 | `replica_not_streaming` | Degraded (replicas) | stopped, absent from the leader's `replication`, or on an old timeline |
-//! | 7 | `replica_lag` | Degraded (lag bytes) | a replica is further behind than `max_lag_bytes` |
-//! | 8 | `paused` | Degraded (1) | maintenance mode |
-//! | 9 | `failover_not_ready` | Degraded (0) | no automatic failover could succeed now |
+//! | 6 | `member_dcs_unreachable` | Degraded (members) | a leader runs, but some member's `/cluster` fails |
+//! | 7 | `replica_not_streaming` | Degraded (replicas) | stopped, absent from the leader's `replication`, or on an old timeline |
+//! | 8 | `replica_lag` | Degraded (lag bytes) | a replica is further behind than `max_lag_bytes` |
+//! | 9 | `paused` | Degraded (1) | maintenance mode |
+//! | 10 | `failover_not_ready` | Degraded (0) | no automatic failover could succeed now |
 //!
 //! Two choices differ from a naive reading:
 //! - `dcs_unreachable` outranks `no_leader`: without its DCS, Patroni demotes the leader on
 //!   purpose (within `retry_timeout`), so "no leader" is the effect, the lost DCS the cause,
-//!   and a failover (the remedy for `no_leader`) cannot work without the DCS anyway.
+//!   and a failover (the remedy for `no_leader`) cannot work without the DCS anyway. Since
+//!   replicas serve `/cluster` from a cache for a few seconds after etcd stops answering
+//!   (see [`Dcs`]), one failing `/cluster` together with no leader is enough.
 //! - `all_members_down` is Failed, not Unknown: the probe reached the network and every
 //!   member refused or stayed silent. Unknown would hide a whole-cluster outage; the policy's
 //!   partition guard is what protects against astreinte itself being cut off.
@@ -57,11 +60,24 @@ fn verdict(view: &PatroniView) -> (Outcome, String) {
             "no member's Patroni answers".to_owned(),
         );
     }
-    if let Dcs::Unreachable(_) = view.dcs {
-        return (
-            Outcome::failed("dcs_unreachable"),
-            "members answer but the DCS does not (GET /cluster fails everywhere)".to_owned(),
-        );
+    match &view.dcs {
+        Dcs::Unreachable(_) => {
+            return (
+                Outcome::failed("dcs_unreachable"),
+                "members answer but the DCS does not (GET /cluster fails everywhere)".to_owned(),
+            );
+        }
+        // A leader that loses its DCS demotes itself: no leader is the effect, not the cause.
+        Dcs::Partial { members, .. } if leaders.is_empty() => {
+            return (
+                Outcome::failed("dcs_unreachable"),
+                format!(
+                    "no leader while the DCS does not answer {}",
+                    members.join(", ")
+                ),
+            );
+        }
+        _ => {}
     }
     let Some(leader) = view.leader() else {
         return (
@@ -74,6 +90,12 @@ fn verdict(view: &PatroniView) -> (Outcome, String) {
         return (
             Outcome::degraded(down.len() as f64, "member_down"),
             format!("{} does not answer", names(down)),
+        );
+    }
+    if let Dcs::Partial { members, .. } = &view.dcs {
+        return (
+            Outcome::degraded(members.len() as f64, "member_dcs_unreachable"),
+            format!("the DCS does not answer {}", members.join(", ")),
         );
     }
     let not_streaming = view.not_streaming();

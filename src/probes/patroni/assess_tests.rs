@@ -48,7 +48,9 @@ fn listed(name: &str, role: &str, lag: Option<Lag>) -> ClusterMember {
 /// A healthy 3-member cluster that each case then breaks.
 struct Case {
     inputs: Vec<MemberInput>,
+    /// What every member's `/cluster` says, except for the members in `cluster_fails`.
     doc: Result<ClusterDoc, Failure>,
+    cluster_fails: Vec<&'static str>,
     max_lag: u64,
 }
 
@@ -58,6 +60,7 @@ impl Case {
             url: format!("http://{name}:8008"),
             name: name.into(),
             status: Ok(s),
+            cluster: Err(Failure::new("unset", "set by view()")),
             sql_primary: None,
         };
         Case {
@@ -75,6 +78,7 @@ impl Case {
                 pause: false,
                 scheduled_switchover: None,
             }),
+            cluster_fails: Vec::new(),
             max_lag: MIB,
         }
     }
@@ -101,8 +105,22 @@ impl Case {
         self
     }
 
-    fn view(self) -> PatroniView {
-        PatroniView::assemble("main".into(), self.max_lag, self.inputs, self.doc)
+    /// Only `name`'s `/cluster` fails (its DCS requests fail; the others serve a cache).
+    fn dcs_down_on(&mut self, name: &'static str) -> &mut Self {
+        self.cluster_fails.push(name);
+        self
+    }
+
+    fn view(mut self) -> PatroniView {
+        for input in &mut self.inputs {
+            input.cluster =
+                if input.status.is_err() || self.cluster_fails.contains(&input.name.as_str()) {
+                    Err(Failure::new("connection_closed", "connection closed"))
+                } else {
+                    self.doc.clone()
+                };
+        }
+        PatroniView::assemble("main".into(), self.max_lag, self.inputs)
     }
 }
 
@@ -168,6 +186,35 @@ fn every_reason_and_its_precedence() {
                 c.dcs_down();
             },
             Outcome::failed("dcs_unreachable"),
+        ),
+        (
+            "etcd frozen: the leader demotes itself and its /cluster fails, replicas still serve a cached /cluster",
+            |c| {
+                c.status("pg1").state = "stopping".into();
+                c.dcs_down_on("pg1");
+            },
+            Outcome::failed("dcs_unreachable"),
+        ),
+        (
+            "the leader cannot reach the DCS yet still leads (it will demote)",
+            |c| {
+                c.dcs_down_on("pg1");
+            },
+            Outcome::degraded(1.0, "member_dcs_unreachable"),
+        ),
+        (
+            "a replica cannot reach the DCS",
+            |c| {
+                c.dcs_down_on("pg3");
+            },
+            Outcome::degraded(1.0, "member_dcs_unreachable"),
+        ),
+        (
+            "a member down outranks a replica without DCS",
+            |c| {
+                c.dcs_down_on("pg3").down("pg2", None);
+            },
+            Outcome::degraded(1.0, "member_down"),
         ),
         (
             "DCS lost and a member down",
@@ -402,16 +449,20 @@ mod captured {
                 Some(f) => Ok(decode_status(&read(f)).unwrap()),
                 None => Err(Failure::new("connection_refused", "connection refused")),
             },
+            cluster: Err(Failure::new("unset", "set by view()")),
             sql_primary: None,
         }
     }
 
-    fn view(members: Vec<MemberInput>, cluster: Option<&str>) -> PatroniView {
-        let doc = match cluster {
-            Some(f) => Ok(decode_cluster(&read(f)).unwrap()),
-            None => Err(Failure::new("connection_closed", "connection closed")),
-        };
-        PatroniView::assemble("labcluster".into(), MIB, members, doc)
+    fn view(mut members: Vec<MemberInput>, cluster: Option<&str>) -> PatroniView {
+        for m in &mut members {
+            m.cluster = match (cluster, &m.status) {
+                (Some(f), Ok(_)) => Ok(decode_cluster(&read(f)).unwrap()),
+                (Some(_), Err(e)) => Err(e.clone()),
+                (None, _) => Err(Failure::new("connection_closed", "connection closed")),
+            };
+        }
+        PatroniView::assemble("labcluster".into(), MIB, members)
     }
 
     #[test]
@@ -503,6 +554,7 @@ mod captured {
                     url: "http://pg1".into(),
                     name: "pg1".into(),
                     status: Ok(leader),
+                    cluster: Err(Failure::new("unset", "set by view()")),
                     sql_primary: None,
                 },
                 member("pg2", Some("lagging.replica.GET_patroni.200.json")),

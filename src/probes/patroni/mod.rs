@@ -1,5 +1,5 @@
 //! The `patroni` probe: asks EVERY member, in parallel, for its own status (`GET /patroni`)
-//! and the DCS view (`GET /cluster`, the first member that answers it wins), asks the
+//! and its view of the DCS (`GET /cluster`), asks the
 //! postgres of a silent member directly when a `sql` login is configured, builds one
 //! [`PatroniView`] and judges it with [`assess`].
 //!
@@ -15,8 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
-use futures::future::{join_all, select_ok};
+use futures::future::join_all;
 
 use super::classify::classify_chain;
 use super::postgres::{self, Login};
@@ -75,27 +74,30 @@ impl Clients {
             .map(|m| m.url.trim_end_matches('/').to_owned())
             .collect();
         let statuses = join_all(bases.iter().map(|b| self.status(b, deadline)));
-        let doc = self.cluster_doc(&bases, deadline);
-        let (statuses, doc) = tokio::join!(statuses, doc);
-        let resolved = self.resolve(&spec.members, &statuses, doc.as_ref().ok());
+        let docs = join_all(bases.iter().map(|b| self.cluster_doc(b, deadline)));
+        let (statuses, docs) = tokio::join!(statuses, docs);
+        let doc = docs.iter().find_map(|d| d.as_ref().ok());
+        let resolved = self.resolve(&spec.members, &statuses, doc);
         let sql_primary = self
             .ask_silent_postgres(spec, &statuses, &resolved, deadline)
             .await;
         let inputs = spec
             .members
             .iter()
-            .zip(statuses)
-            .zip(resolved)
-            .zip(sql_primary)
-            .map(|(((m, status), (name, _)), sql_primary)| MemberInput {
-                url: m.url.clone(),
-                name,
-                status,
-                sql_primary,
-            })
+            .zip(statuses.into_iter().zip(docs))
+            .zip(resolved.into_iter().zip(sql_primary))
+            .map(
+                |((m, (status, cluster)), ((name, _), sql_primary))| MemberInput {
+                    url: m.url.clone(),
+                    name,
+                    status,
+                    cluster,
+                    sql_primary,
+                },
+            )
             .collect();
         let cluster = spec.cluster.clone().unwrap_or_else(|| id.to_owned());
-        PatroniView::assemble(cluster, spec.max_lag_bytes, inputs, doc)
+        PatroniView::assemble(cluster, spec.max_lag_bytes, inputs)
     }
 
     async fn status(&self, base: &str, deadline: Instant) -> Result<MemberStatus, Failure> {
@@ -110,30 +112,17 @@ impl Clients {
         decode_status(&body).map_err(|e| Failure::new(e.kind(), format!("GET /patroni: {e}")))
     }
 
-    /// The first member's `/cluster` that answers; the last failure when none does.
-    async fn cluster_doc(
-        &self,
-        bases: &[String],
-        deadline: Instant,
-    ) -> Result<ClusterDoc, Failure> {
-        if bases.is_empty() {
-            return Err(Failure::new("no_member", "no member configured"));
+    /// One member's `/cluster`: the DCS as it sees it. Every member is asked, because a
+    /// member's stale cache may answer while another's DCS requests already fail.
+    async fn cluster_doc(&self, base: &str, deadline: Instant) -> Result<ClusterDoc, Failure> {
+        let (status, body) = self.get(base, "/cluster", deadline).await?;
+        if status != 200 {
+            return Err(Failure::new(
+                "bad_status",
+                format!("GET /cluster: HTTP {status}"),
+            ));
         }
-        let asks = bases.iter().map(|b| {
-            async move {
-                let (status, body) = self.get(b, "/cluster", deadline).await?;
-                if status != 200 {
-                    return Err(Failure::new(
-                        "bad_status",
-                        format!("GET /cluster: HTTP {status}"),
-                    ));
-                }
-                decode_cluster(&body)
-                    .map_err(|e| Failure::new(e.kind(), format!("GET /cluster: {e}")))
-            }
-            .boxed()
-        });
-        select_ok(asks).await.map(|(doc, _)| doc)
+        decode_cluster(&body).map_err(|e| Failure::new(e.kind(), format!("GET /cluster: {e}")))
     }
 
     /// GET `base` + `path`, within the deadline, with the body capped.

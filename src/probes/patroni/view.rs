@@ -31,6 +31,8 @@ pub struct MemberInput {
     /// The member's name (configured, learnt from `/cluster`, or the URL's `host:port`).
     pub name: String,
     pub status: Result<MemberStatus, Failure>,
+    /// Its `GET /cluster`: the DCS as this member sees it.
+    pub cluster: Result<ClusterDoc, Failure>,
     /// `Some(!pg_is_in_recovery())` when its Patroni was silent and its postgres answered.
     pub sql_primary: Option<bool>,
 }
@@ -109,11 +111,23 @@ impl MemberView {
     }
 }
 
-/// Whether the DCS answered through some member's `/cluster`.
+/// Whether the DCS answers, through each answering member's `/cluster`.
+///
+/// Patroni's etcd3 client serves `/cluster` from a watch cache, which a member drops only
+/// when one of its own DCS requests fails. So when etcd stops answering, the leader (whose
+/// lock update failed) stops answering `/cluster` as it demotes itself, while replicas keep
+/// serving their stale cache for a few seconds more: one failing `/cluster` is already news.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Dcs {
+    /// Every member whose Patroni answers also answered `/cluster`.
     Answered,
+    /// These members answer `/patroni` but not `/cluster`; the others do.
+    Partial {
+        members: Vec<String>,
+        failure: Failure,
+    },
+    /// No member answered `/cluster`.
     Unreachable(Failure),
 }
 
@@ -130,20 +144,13 @@ pub struct PatroniView {
 }
 
 impl PatroniView {
-    /// Combines the members' answers and the DCS view.
-    pub fn assemble(
-        cluster: String,
-        max_lag_bytes: u64,
-        inputs: Vec<MemberInput>,
-        doc: Result<ClusterDoc, Failure>,
-    ) -> PatroniView {
-        let doc_ref = doc.as_ref().ok();
-        let mut members: Vec<MemberView> = inputs
-            .iter()
-            .map(|input| member_view(input, doc_ref))
-            .collect();
+    /// Combines the members' answers and their views of the DCS.
+    pub fn assemble(cluster: String, max_lag_bytes: u64, inputs: Vec<MemberInput>) -> PatroniView {
+        let doc = inputs.iter().find_map(|i| i.cluster.as_ref().ok());
+        let mut members: Vec<MemberView> =
+            inputs.iter().map(|input| member_view(input, doc)).collect();
         fill_streaming(&mut members, &inputs);
-        let paused = doc_ref.is_some_and(|d| d.pause)
+        let paused = doc.is_some_and(|d| d.pause)
             || inputs
                 .iter()
                 .any(|i| i.status.as_ref().is_ok_and(|s| s.pause));
@@ -151,12 +158,9 @@ impl PatroniView {
             cluster,
             max_lag_bytes,
             members,
-            scheduled_switchover: doc_ref.and_then(|d| d.scheduled_switchover.clone()),
+            scheduled_switchover: doc.and_then(|d| d.scheduled_switchover.clone()),
             paused,
-            dcs: match doc {
-                Ok(_) => Dcs::Answered,
-                Err(f) => Dcs::Unreachable(f),
-            },
+            dcs: dcs_state(&inputs),
         }
     }
 
@@ -230,6 +234,11 @@ impl PatroniView {
         let mut parts: Vec<String> = self.members.iter().map(describe_member).collect();
         parts.push(match &self.dcs {
             Dcs::Answered => "DCS answers".to_owned(),
+            Dcs::Partial { members, failure } => format!(
+                "DCS unreachable from {} ({})",
+                members.join(", "),
+                failure.detail
+            ),
             Dcs::Unreachable(f) => format!("DCS unreachable ({})", f.detail),
         });
         if self.paused {
@@ -255,6 +264,31 @@ impl PatroniView {
             "failover not ready".to_owned()
         });
         parts.join("; ")
+    }
+}
+
+/// The DCS state from the `/cluster` answers of the members whose Patroni answers (a member
+/// that is down altogether says nothing about the DCS).
+fn dcs_state(inputs: &[MemberInput]) -> Dcs {
+    let failing: Vec<(&str, &Failure)> = inputs
+        .iter()
+        .filter(|i| i.status.is_ok())
+        .filter_map(|i| Some((i.name.as_str(), i.cluster.as_ref().err()?)))
+        .collect();
+    let answered = inputs.iter().any(|i| i.cluster.is_ok());
+    match (failing.first(), answered) {
+        (None, true) => Dcs::Answered,
+        (Some((_, failure)), true) => Dcs::Partial {
+            members: failing.iter().map(|(n, _)| (*n).to_owned()).collect(),
+            failure: (*failure).clone(),
+        },
+        (Some((_, failure)), false) => Dcs::Unreachable((*failure).clone()),
+        (None, false) => Dcs::Unreachable(
+            inputs
+                .iter()
+                .find_map(|i| i.cluster.as_ref().err().cloned())
+                .unwrap_or_else(|| Failure::new("no_member", "no member configured")),
+        ),
     }
 }
 
