@@ -285,6 +285,14 @@ fn every_reason_and_its_precedence() {
             Outcome::degraded(1.0, "replica_not_streaming"),
         ),
         (
+            "a replica /cluster does not name cannot be judged on streaming",
+            |c| {
+                c.status("pg1").replication.pop();
+                c.doc.as_mut().unwrap().members.pop();
+            },
+            Outcome::Healthy,
+        ),
+        (
             "a replica lags over the limit",
             |c| c.listed("pg2").lag = Some(Lag::Bytes(2 * MIB)),
             Outcome::degraded((2 * MIB) as f64, "replica_lag"),

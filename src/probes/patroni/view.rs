@@ -149,7 +149,7 @@ impl PatroniView {
         let doc = inputs.iter().find_map(|i| i.cluster.as_ref().ok());
         let mut members: Vec<MemberView> =
             inputs.iter().map(|input| member_view(input, doc)).collect();
-        fill_streaming(&mut members, &inputs);
+        fill_streaming(&mut members, &inputs, doc);
         let paused = doc.is_some_and(|d| d.pause)
             || inputs
                 .iter()
@@ -319,8 +319,10 @@ fn member_view(input: &MemberInput, doc: Option<&ClusterDoc>) -> MemberView {
 }
 
 /// Marks each replica streaming or not from the single answering leader's `replication`
-/// list (matched on `application_name`, since a `pg_basebackup` also shows up there).
-fn fill_streaming(members: &mut [MemberView], inputs: &[MemberInput]) {
+/// list (matched on `application_name`, since a `pg_basebackup` also shows up there). A
+/// member whose name `/cluster` does not know (configured URL not matching its `api_url`,
+/// and no `name` set) cannot be matched, so it stays `None` rather than "not streaming".
+fn fill_streaming(members: &mut [MemberView], inputs: &[MemberInput], doc: Option<&ClusterDoc>) {
     if members.iter().filter(|m| m.is_leader()).count() != 1 {
         return;
     }
@@ -331,7 +333,8 @@ fn fill_streaming(members: &mut [MemberView], inputs: &[MemberInput]) {
         return;
     };
     for (i, m) in members.iter_mut().enumerate() {
-        if i == leader || !m.is_up() {
+        let unknown_name = doc.is_some_and(|d| d.members.iter().all(|c| c.name != m.name));
+        if i == leader || !m.is_up() || unknown_name {
             continue;
         }
         m.streaming = Some(status.replication.iter().any(|r| {
