@@ -6,6 +6,19 @@
 //!
 //! The login needs the `pg_monitor` role to see other sessions' states in
 //! `pg_stat_activity` (otherwise they show as NULL and are not counted as long queries).
+//!
+//! ```toml
+//! [[probe]]
+//! id = "rag-db"
+//! kind = "postgres"
+//! host = "127.0.0.1"
+//! port = 5432
+//! user = "astreinte"
+//! dbname = "postgres"
+//! password = { env = "ASTREINTE_PG_PASSWORD" }
+//! long_query_threshold = "5m"   # seed 000
+//! max_connections_ratio = 0.9
+//! ```
 
 use std::time::{Duration, Instant};
 

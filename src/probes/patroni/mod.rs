@@ -6,6 +6,26 @@
 //! `decode` reads the payloads, `view` assembles them, `assess` decides. This file does the
 //! IO: fresh connections (no idle pool), a 1 MiB body cap, every request under the probe's
 //! budget.
+//!
+//! ```toml
+//! [[probe]]
+//! id = "pg"
+//! kind = "patroni"
+//! timeout = "5s"               # longer than Patroni's retry_timeout, see below
+//! max_lag_bytes = 1048576      # Patroni's maximum_lag_on_failover
+//! members = [
+//!   { url = "http://10.0.0.1:8008", name = "pg1", postgres = "10.0.0.1:5432" },
+//!   { url = "http://10.0.0.2:8008", name = "pg2", postgres = "10.0.0.2:5432" },
+//! ]
+//! # Optional: ask a silent member's postgres whether it still runs as primary.
+//! sql = { user = "astreinte", password = { file = "/run/secrets/pg-monitor" } }
+//! ```
+//!
+//! A bare URL is enough for a member; its name is then learnt from `/cluster` (matching the
+//! URL's `host:port` with the member's `api_url`), which fails when they differ (DNS name
+//! against IP): set `name` then. With the DCS gone, Patroni answers `/cluster` only after
+//! its `retry_timeout`; a probe timeout shorter than that still reports the DCS, as a
+//! timeout.
 
 mod assess;
 mod decode;
