@@ -35,6 +35,15 @@ pub enum GaugeName {
     WorkloadDesiredReplicas,
     WorkloadAvailableReplicas,
     WorkloadPodsNotRunning,
+    PatroniLagBytes,
+    PatroniMemberUp,
+    PatroniLeaders,
+    PatroniFailoverReady,
+    PatroniTimeline,
+    PostgresLongQueries,
+    PostgresConnectionsUsedRatio,
+    PostgresInRecovery,
+    PostgresReplicationLagBytes,
 }
 
 impl GaugeName {
@@ -53,6 +62,15 @@ impl GaugeName {
         GaugeName::WorkloadDesiredReplicas,
         GaugeName::WorkloadAvailableReplicas,
         GaugeName::WorkloadPodsNotRunning,
+        GaugeName::PatroniLagBytes,
+        GaugeName::PatroniMemberUp,
+        GaugeName::PatroniLeaders,
+        GaugeName::PatroniFailoverReady,
+        GaugeName::PatroniTimeline,
+        GaugeName::PostgresLongQueries,
+        GaugeName::PostgresConnectionsUsedRatio,
+        GaugeName::PostgresInRecovery,
+        GaugeName::PostgresReplicationLagBytes,
     ];
 
     /// The metric name without the `astreinte_` prefix, and its help text.
@@ -107,6 +125,42 @@ impl GaugeName {
             GaugeName::WorkloadPodsNotRunning => (
                 "workload_pods_not_running",
                 "Pods of the Deployment not Running or in CrashLoopBackOff",
+            ),
+            GaugeName::PatroniLagBytes => (
+                "patroni_lag_bytes",
+                "Replication lag of a Patroni member in bytes, as /cluster reports it (0 on the leader)",
+            ),
+            GaugeName::PatroniMemberUp => (
+                "patroni_member_up",
+                "Whether a Patroni member's REST API answered GET /patroni (1) or not (0)",
+            ),
+            GaugeName::PatroniLeaders => (
+                "patroni_leaders",
+                "Members that say they run as primary (0 = no leader, 2 or more = split brain)",
+            ),
+            GaugeName::PatroniFailoverReady => (
+                "patroni_failover_ready",
+                "Whether an automatic failover would succeed now (1) or not (0)",
+            ),
+            GaugeName::PatroniTimeline => (
+                "patroni_timeline",
+                "PostgreSQL timeline of a Patroni member",
+            ),
+            GaugeName::PostgresLongQueries => (
+                "postgres_long_queries",
+                "Client queries running longer than the probe's long_query_threshold",
+            ),
+            GaugeName::PostgresConnectionsUsedRatio => (
+                "postgres_connections_used_ratio",
+                "Client connections over max_connections",
+            ),
+            GaugeName::PostgresInRecovery => (
+                "postgres_in_recovery",
+                "Whether the server is in recovery, i.e. a replica (1) or a primary (0)",
+            ),
+            GaugeName::PostgresReplicationLagBytes => (
+                "postgres_replication_lag_bytes",
+                "Bytes of WAL a replica has yet to replay, seen from the primary's pg_stat_replication",
             ),
         }
     }

@@ -7,6 +7,7 @@ mod incidents;
 mod kube;
 mod load;
 mod notify;
+mod postgres;
 mod probe;
 mod probe_promql;
 mod probe_redis;
@@ -24,6 +25,7 @@ pub use incidents::IncidentSettings;
 pub use kube::{KubeSettings, LeaseSettings};
 pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded, load_from_strings};
 pub use notify::{ReceiverConfig, ReceiverKind};
+pub use postgres::{PatroniMember, PatroniSpec, PostgresSpec, SqlLogin};
 pub use probe::{
     Damping, DiskSpec, HttpSpec, NoData, NodeSpec, ProbeConfig, ProbeSpec, PromqlSpec, RedisSpec,
     TcpSpec, WorkloadSpec,

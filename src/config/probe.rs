@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
+use super::postgres::{PatroniSpec, PostgresSpec};
 pub use super::probe_promql::{NoData, PromqlSpec};
 pub use super::probe_redis::RedisSpec;
 use crate::level::Level;
@@ -108,6 +109,8 @@ pub enum ProbeSpec {
     Promql(PromqlSpec),
     Node(NodeSpec),
     Workload(WorkloadSpec),
+    Patroni(PatroniSpec),
+    Postgres(PostgresSpec),
 }
 
 impl ProbeSpec {
@@ -120,6 +123,8 @@ impl ProbeSpec {
             ProbeSpec::Promql(_) => ProbeKind::Promql,
             ProbeSpec::Node(_) => ProbeKind::Node,
             ProbeSpec::Workload(_) => ProbeKind::Workload,
+            ProbeSpec::Patroni(_) => ProbeKind::Patroni,
+            ProbeSpec::Postgres(_) => ProbeKind::Postgres,
         }
     }
 
@@ -136,6 +141,8 @@ impl ProbeSpec {
                 None => "nodes".into(),
             },
             ProbeSpec::Workload(w) => format!("deployment {}/{}", w.namespace, w.deployment),
+            ProbeSpec::Patroni(p) => p.describe(),
+            ProbeSpec::Postgres(p) => p.describe(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One pass over a loaded configuration that collects every problem at once, each naming
 //! its file, its probe or rule, and its field.
 
+mod postgres;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
@@ -229,6 +231,8 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
                 }
             }
         }
+        ProbeSpec::Patroni(p) => postgres::check_patroni(p, r),
+        ProbeSpec::Postgres(p) => postgres::check_postgres(p, r),
         ProbeSpec::Disk(d) => {
             if !d.path.is_absolute() {
                 r.add("path", "must be an absolute path");

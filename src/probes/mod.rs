@@ -10,6 +10,8 @@ mod disk;
 mod http;
 pub mod node;
 mod outcome;
+pub mod patroni;
+mod postgres;
 mod promql;
 pub mod redis;
 mod tcp;
@@ -36,6 +38,8 @@ pub enum ProbeKind {
     Promql,
     Node,
     Workload,
+    Patroni,
+    Postgres,
 }
 
 impl ProbeKind {
@@ -48,6 +52,8 @@ impl ProbeKind {
             ProbeKind::Promql => "promql",
             ProbeKind::Node => "node",
             ProbeKind::Workload => "workload",
+            ProbeKind::Patroni => "patroni",
+            ProbeKind::Postgres => "postgres",
         }
     }
 }
@@ -67,6 +73,7 @@ pub struct Prober {
     promql: promql::Client,
     /// `None`: no cluster (local mode); Kubernetes probes then say `Unknown: no_cluster`.
     cluster: Option<Arc<cluster::Cluster>>,
+    patroni: patroni::Clients,
 }
 
 impl Prober {
@@ -76,6 +83,7 @@ impl Prober {
             redis: redis::RedisProber::default(),
             promql: promql::Client::new().map_err(Error::HttpClient)?,
             cluster: None,
+            patroni: patroni::Clients::new().map_err(Error::HttpClient)?,
         })
     }
 
@@ -124,6 +132,8 @@ impl Prober {
                 Some(c) => workload::probe(&c.client, &c.restarts, &probe.id, spec).await,
                 None => no_cluster(),
             },
+            ProbeSpec::Patroni(spec) => self.patroni.probe(&probe.id, spec, timeout).await,
+            ProbeSpec::Postgres(spec) => postgres::probe(&probe.id, spec, timeout).await,
         }
     }
 }

@@ -5,7 +5,13 @@
 //! exactly the processes started here are stopped, even when a test panics.
 
 pub mod alertmanager;
+pub mod etcd;
+pub mod patroni;
+mod patroni_member;
+pub mod pg_user;
+pub mod postgres;
 mod process;
+pub mod procfs;
 pub mod prometheus;
 pub mod redis;
 
@@ -13,6 +19,10 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+pub use etcd::Etcd;
+pub use patroni::PatroniCluster;
+pub use patroni_member::{Credentials, Member};
+pub use postgres::PgServer;
 pub use process::Proc;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,184 @@
+//! The verdict on one [`PatroniView`]: a pure function from the view to an outcome, a detail
+//! and the gauges.
+//!
+//! When several things are wrong, the worst one names the outcome:
+//!
+//! | order | reason | outcome | when |
+//! |---|---|---|---|
+//! | 1 | `split_brain` | Failed | two or more members run as primary |
+//! | 2 | `all_members_down` | Failed | no member's Patroni answers |
+//! | 3 | `dcs_unreachable` | Failed | members answer, but no `/cluster` does; or some `/cluster` fails and no member leads |
+//! | 4 | `no_leader` | Failed | no member runs as primary, and the DCS answers |
+//! | 5 | `member_down` | Degraded (members down) | a member's Patroni does not answer |
+//! | 6 | `member_dcs_unreachable` | Degraded (members) | a leader runs, but some member's `/cluster` fails |
+//! | 7 | `replica_not_streaming` | Degraded (replicas) | stopped, absent from the leader's `replication`, or on an old timeline |
+//! | 8 | `replica_lag` | Degraded (lag bytes) | a replica is further behind than `max_lag_bytes` |
+//! | 9 | `paused` | Degraded (1) | maintenance mode |
+//! | 10 | `failover_not_ready` | Degraded (0) | no automatic failover could succeed now |
+//!
+//! Two choices differ from a naive reading:
+//! - `dcs_unreachable` outranks `no_leader`: without its DCS, Patroni demotes the leader on
+//!   purpose (within `retry_timeout`), so "no leader" is the effect, the lost DCS the cause,
+//!   and a failover (the remedy for `no_leader`) cannot work without the DCS anyway. Since
+//!   replicas serve `/cluster` from a cache for a few seconds after etcd stops answering
+//!   (see [`Dcs`]), one failing `/cluster` together with no leader is enough.
+//! - `all_members_down` is Failed, not Unknown: the probe reached the network and every
+//!   member refused or stayed silent. Unknown would hide a whole-cluster outage; the policy's
+//!   partition guard is what protects against astreinte itself being cut off.
+
+use super::view::{Dcs, PatroniView};
+use crate::metrics::GaugeName;
+use crate::probes::{Finding, Measurement, Outcome};
+
+/// The outcome, detail and gauges of one view.
+pub fn assess(view: &PatroniView) -> Finding {
+    let (outcome, headline) = verdict(view);
+    let mut finding = Finding::new(outcome, format!("{headline}; {}", view.summary()));
+    finding.measurements = gauges(view);
+    finding
+}
+
+fn names<'a>(members: impl IntoIterator<Item = &'a super::view::MemberView>) -> String {
+    members
+        .into_iter()
+        .map(|m| m.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn verdict(view: &PatroniView) -> (Outcome, String) {
+    let leaders = view.leaders();
+    if leaders.len() >= 2 {
+        return (
+            Outcome::failed("split_brain"),
+            format!("split brain: {} all run as primary", names(leaders)),
+        );
+    }
+    if view.members.iter().all(|m| !m.is_up()) {
+        return (
+            Outcome::failed("all_members_down"),
+            "no member's Patroni answers".to_owned(),
+        );
+    }
+    match &view.dcs {
+        Dcs::Unreachable(_) => {
+            return (
+                Outcome::failed("dcs_unreachable"),
+                "members answer but the DCS does not (GET /cluster fails everywhere)".to_owned(),
+            );
+        }
+        // A leader that loses its DCS demotes itself: no leader is the effect, not the cause.
+        Dcs::Partial { members, .. } if leaders.is_empty() => {
+            return (
+                Outcome::failed("dcs_unreachable"),
+                format!(
+                    "no leader while the DCS does not answer {}",
+                    members.join(", ")
+                ),
+            );
+        }
+        _ => {}
+    }
+    let Some(leader) = view.leader() else {
+        return (
+            Outcome::failed("no_leader"),
+            "no member runs as primary".to_owned(),
+        );
+    };
+    let down = view.members_down();
+    if !down.is_empty() {
+        return (
+            Outcome::degraded(down.len() as f64, "member_down"),
+            format!("{} does not answer", names(down)),
+        );
+    }
+    if let Dcs::Partial { members, .. } = &view.dcs {
+        return (
+            Outcome::degraded(members.len() as f64, "member_dcs_unreachable"),
+            format!("the DCS does not answer {}", members.join(", ")),
+        );
+    }
+    let not_streaming = view.not_streaming();
+    if !not_streaming.is_empty() {
+        return (
+            Outcome::degraded(not_streaming.len() as f64, "replica_not_streaming"),
+            format!(
+                "{} does not stream from {}",
+                names(not_streaming),
+                leader.name
+            ),
+        );
+    }
+    let lagging = view.lagging();
+    if let Some(worst) = lagging.iter().map(|(_, lag)| *lag).max() {
+        return (
+            Outcome::degraded(worst as f64, "replica_lag"),
+            format!(
+                "{} behind by more than {} bytes (worst {worst})",
+                names(lagging.iter().map(|(m, _)| *m)),
+                view.max_lag_bytes
+            ),
+        );
+    }
+    if view.paused {
+        return (
+            Outcome::degraded(1.0, "paused"),
+            "the cluster is paused: Patroni will not fail over".to_owned(),
+        );
+    }
+    if !view.failover_ready() {
+        return (
+            Outcome::degraded(0.0, "failover_not_ready"),
+            format!("leader {}, but no replica could take over now", leader.name),
+        );
+    }
+    (Outcome::Healthy, format!("leader {}", leader.name))
+}
+
+fn gauges(view: &PatroniView) -> Vec<Measurement> {
+    let cluster = view.cluster.as_str();
+    let mut out = vec![
+        Measurement::new(
+            GaugeName::PatroniLeaders,
+            &[("cluster", cluster)],
+            view.leaders().len() as f64,
+        ),
+        Measurement::new(
+            GaugeName::PatroniFailoverReady,
+            &[("cluster", cluster)],
+            f64::from(u8::from(view.failover_ready())),
+        ),
+    ];
+    for m in &view.members {
+        let labels = [("cluster", cluster), ("member", m.name.as_str())];
+        out.push(Measurement::new(
+            GaugeName::PatroniMemberUp,
+            &labels,
+            f64::from(u8::from(m.is_up())),
+        ));
+        if let Some(t) = m.timeline {
+            out.push(Measurement::new(
+                GaugeName::PatroniTimeline,
+                &labels,
+                t as f64,
+            ));
+        }
+        let lag = if m.is_leader() && m.is_up() {
+            Some(0)
+        } else {
+            m.lag_bytes()
+        };
+        if let Some(lag) = lag {
+            out.push(Measurement::new(
+                GaugeName::PatroniLagBytes,
+                &labels,
+                lag as f64,
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "assess_tests.rs"]
+mod tests;
