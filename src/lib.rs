@@ -33,6 +33,9 @@
 //! | [`metrics`] | every exported metric, registered in one place |
 //! | [`status`] | the last result of each probe |
 //! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
+//! | [`web`] | the HTML status page at `/` |
+//! | [`client`] | `astreinte incidents` / `explain`: read a running daemon |
+//! | [`when`] | times for people: policy time zone, "3 min ago" |
 //! | [`check`] | `astreinte check`: every probe once, as a table |
 //! | [`level`] | the P1–P4 incident levels |
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
@@ -41,6 +44,7 @@
 pub mod actuators;
 pub mod app;
 pub mod check;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod incident;
@@ -58,3 +62,5 @@ pub mod shutdown;
 pub mod status;
 pub mod telemetry;
 pub mod testbed;
+pub mod web;
+pub mod when;

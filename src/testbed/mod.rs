@@ -1,8 +1,11 @@
 //! Testbed: real servers from Debian packages (etcd, Patroni, PostgreSQL, Redis, Prometheus)
-//! started on 127.0.0.1 with free ports, for the integration tests and for `astreinte demo`.
+//! started on 127.0.0.1 with free ports, for the integration tests and for `astreinte demo`,
+//! and a headless Chromium to look at the status page.
 //! Each server is a [`Proc`] in its own process group, killed with its group when dropped, so
 //! exactly the processes started here are stopped, even when a test panics.
 
+pub mod chromium;
+pub mod daemon;
 mod process;
 pub mod prometheus;
 pub mod redis;
