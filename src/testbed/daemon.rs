@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::{Error, Proc, Result, free_port, wait_for};
+use super::{Error, Proc, Result, wait_for};
 
 /// A running daemon; dropping it kills it.
 pub struct Daemon {
@@ -16,10 +16,9 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `binary` on a free port with the configuration in `config_dir` (its log goes
-    /// there too) and waits until `/healthz` answers.
-    pub async fn start(binary: &Path, config_dir: &Path) -> Result<Daemon> {
-        let port = free_port()?;
+    /// Starts `binary` listening on 127.0.0.1:`port` with the configuration in `config_dir`
+    /// (its log goes there too) and waits until `/healthz` answers.
+    pub async fn start(binary: &Path, config_dir: &Path, port: u16) -> Result<Daemon> {
         let log = config_dir.join("astreinte.log");
         let mut cmd = Command::new(binary);
         cmd.arg("--config")

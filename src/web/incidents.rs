@@ -137,7 +137,7 @@ pub(super) fn resolved(out: &mut String, d: &PageData<'_>) -> fmt::Result {
         };
         writeln!(
             out,
-            "<tr class=\"row-{peak}\" id=\"incident-{id}\"><td class=\"id\">\
+            "<tr id=\"incident-{id}\"><td class=\"id\">\
              <a href=\"/incidents/{id}\">{id}</a></td><td>{title}{breached}</td>\
              <td><span class=\"badge lvl-{peak}\">{peak}</span></td><td>{opened}</td>\
              <td>{resolved}</td><td class=\"num\">{lasted}</td><td>{postmortem}</td></tr>",

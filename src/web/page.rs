@@ -115,7 +115,10 @@ fn banner(out: &mut String, d: &PageData<'_>) -> fmt::Result {
     let (class, text) = match worst_open(d.incidents) {
         Some(worst) => (
             worst.as_str(),
-            format!("{} open incident(s), worst {worst}", d.incidents.open.len()),
+            format!(
+                "{}, worst {worst}",
+                count(d.incidents.open.len(), "open incident")
+            ),
         ),
         None if results.is_empty() => ("none", "Waiting for the first probe results".into()),
         None if not_healthy > 0 => (

@@ -30,7 +30,7 @@ table { width:100%; border-collapse:collapse; background:var(--card);
   border:1px solid var(--line); border-radius:6px; overflow:hidden; }
 th { text-align:left; font-size:12px; text-transform:uppercase; letter-spacing:.4px;
   color:var(--muted); background:#eef2f6; padding:6px 8px; border-bottom:1px solid var(--line); }
-td { padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
+td { padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:baseline; }
 tr:last-child td { border-bottom:none; }
 tr.row-P1 td:first-child { box-shadow:inset 4px 0 var(--p1); } tr.row-P1 { background:#fdecea; }
 tr.row-P2 td:first-child { box-shadow:inset 4px 0 var(--p2); } tr.row-P2 { background:#fff3e0; }
@@ -58,11 +58,11 @@ tr.row-none td:first-child { box-shadow:inset 4px 0 #9aa5b1; }
 .incident .title { font-size:15px; font-weight:600; }
 .incident .meta { color:var(--muted); font-size:13px; }
 .incident table { border:none; border-radius:0; }
+.breached { color:var(--p1); font-weight:700; }
+.kind { font-size:12px; font-weight:600; text-transform:uppercase; color:#3d4f63; }
 .kind-detected, .kind-escalated, .kind-breached, .kind-relapsed { color:var(--p1); }
 .kind-green, .kind-resolved, .kind-improved { color:var(--ok); }
 .kind-action { color:#6a1b9a; }
-.breached { color:var(--p1); font-weight:700; }
-.kind { font-size:12px; font-weight:600; text-transform:uppercase; color:#3d4f63; }
 .empty { color:var(--muted); background:var(--card); border:1px dashed var(--line);
   border-radius:6px; padding:10px 12px; }
 a { color:#1565c0; }

@@ -114,7 +114,11 @@ fn the_page_shows_mode_probes_incidents_and_decisions() {
     assert!(html.contains("http-equiv=\"refresh\" content=\"10\""));
     assert!(html.contains(">dry-run</span>"), "{html}");
     assert!(html.contains("id=\"leader\">yes<"), "{html}");
-    assert!(html.contains("1 open incident, worst P1"), "{html}");
+    assert!(
+        html.contains("id=\"banner\">1 open incident, worst P1<"),
+        "{html}"
+    );
+    assert!(!html.contains("(s)"), "{html}");
     // The incident card, with its anchor and its timeline in Paris time.
     assert!(html.contains("id=\"incident-1-api\""), "{html}");
     assert!(

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http_target;
+pub mod scenario;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
