@@ -182,3 +182,24 @@ fn the_page_renders_from_the_daemon_state() {
         "{html}"
     );
 }
+
+#[test]
+fn long_timelines_show_the_detection_and_the_latest_entries() {
+    let settings = IncidentSettings::default();
+    let mut incidents = Incidents::default();
+    let t0 = at("2026-11-23T11:00:00Z");
+    incidents.on_level("api", Level::P2, "slow", "x", t0, &settings);
+    for n in 0..300 {
+        let text = format!("note {n}");
+        incidents.note("api", crate::incident::EntryKind::Decision, text, t0);
+    }
+    let html = page(&[], &incidents, &[]);
+    assert!(html.contains("P2 detected: slow"), "{html}");
+    assert!(html.contains("101 entries not shown"), "{html}");
+    assert!(!html.contains(">note 100<"), "{html}");
+    assert!(
+        html.contains(">note 101<") && html.contains(">note 299<"),
+        "{html}"
+    );
+    assert_eq!(html.matches("class=\"kind kind-").count(), 200);
+}
