@@ -23,7 +23,15 @@ fn artifacts() -> PathBuf {
 
 #[tokio::test]
 async fn chromium_renders_probes_incidents_and_decisions() {
-    let s = Scenario::start().await;
+    // A third probe whose detail carries markup: it must show as text, never run.
+    let s = Scenario::start_with(|target| {
+        format!(
+            "\n[[probe]]\nid = \"web\"\nkind = \"http\"\nurl = \"{}\"\n\
+             body_regex = \"<script>alert(1)</script>\"\ninterval = \"1s\"\ntimeout = \"800ms\"\n",
+            target.url("/ok")
+        )
+    })
+    .await;
     let browser_dir = tempfile::tempdir().unwrap();
     let mut chromium = Chromium::new(browser_dir.path()).unwrap();
     let page = s.daemon.url("/");
@@ -32,8 +40,8 @@ async fn chromium_renders_probes_incidents_and_decisions() {
     let has = |needle: &str| {
         assert!(dom.contains(needle), "the DOM lacks {needle:?}:\n{dom}");
     };
-    has("<title>astreinte · 1 open incident, worst P1</title>");
-    has("id=\"banner\">1 open incident, worst P1</div>");
+    has("<title>astreinte · 2 open incidents, worst P1</title>");
+    has("id=\"banner\">2 open incidents, worst P1</div>");
     has("id=\"mode\">dry-run</span>");
     has("id=\"leader\">yes</b>");
     // Every probe, coloured by its level.
@@ -60,7 +68,8 @@ async fn chromium_renders_probes_incidents_and_decisions() {
         .await
         .unwrap();
     assert!(md.starts_with("# Post-Mortem Incident #"), "{md}");
-    // No script anywhere: the page needs none.
+    // The markup in the probe's detail is text; no script anywhere (the page needs none).
+    has("body does not match /&lt;script&gt;alert(1)&lt;/script&gt;/");
     assert!(!dom.contains("<script"), "{dom}");
 
     let png = artifacts().join("status-page.png");

@@ -99,7 +99,7 @@ fn timeline(out: &mut String, inc: &Incident, d: &PageData<'_>) -> fmt::Result {
 fn entry(out: &mut String, e: &Entry, d: &PageData<'_>) -> fmt::Result {
     writeln!(
         out,
-        "<tr><td>{}</td><td class=\"kind kind-{kind}\">{kind}</td><td>{}</td></tr>",
+        "<tr><td class=\"nowrap\">{}</td><td class=\"kind kind-{kind}\">{kind}</td><td>{}</td></tr>",
         moment(e.at, d),
         Esc(&e.text),
         kind = e.kind.as_str(),
@@ -139,8 +139,8 @@ pub(super) fn resolved(out: &mut String, d: &PageData<'_>) -> fmt::Result {
             out,
             "<tr id=\"incident-{id}\"><td class=\"id\">\
              <a href=\"/incidents/{id}\">{id}</a></td><td>{title}{breached}</td>\
-             <td><span class=\"badge lvl-{peak}\">{peak}</span></td><td>{opened}</td>\
-             <td>{resolved}</td><td class=\"num\">{lasted}</td><td>{postmortem}</td></tr>",
+             <td><span class=\"badge lvl-{peak}\">{peak}</span></td><td class=\"nowrap\">{opened}</td>\
+             <td class=\"nowrap\">{resolved}</td><td class=\"num\">{lasted}</td><td>{postmortem}</td></tr>",
             title = Esc(&inc.title()),
             opened = moment(inc.opened_at, d),
             lasted = Esc(&when::compact(inc.duration(d.now))),

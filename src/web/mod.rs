@@ -24,7 +24,7 @@ pub use page::{PageData, ProbeRow, render};
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'";
 
 /// `GET /`.
-pub async fn status_page(axum::extract::State(s): State<Arc<AppState>>) -> Response {
+pub async fn status_page(State(s): State<Arc<AppState>>) -> Response {
     let html = render_state(&s, jiff::Timestamp::now());
     (
         [

@@ -164,7 +164,7 @@ fn probe_row(out: &mut String, p: &ProbeRow, d: &PageData<'_>) -> fmt::Result {
     let Some(s) = &p.status else {
         return writeln!(
             out,
-            "<tr class=\"row-none\" id=\"probe-{id}\"><td><span class=\"id\">{id}</span>\
+            "<tr class=\"row-none\" id=\"probe-{id}\"><td class=\"probe\"><span class=\"id\">{id}</span>\
              <span class=\"sub\">{what}</span></td><td>{kind}</td><td></td>\
              <td class=\"out-pending\">pending</td><td colspan=\"5\" class=\"ago\">\
              no result yet</td></tr>",
@@ -180,13 +180,13 @@ fn probe_row(out: &mut String, p: &ProbeRow, d: &PageData<'_>) -> fmt::Result {
     let level = s.level.as_str();
     writeln!(
         out,
-        "<tr class=\"row-{level}\" id=\"probe-{id}\"><td><span class=\"id\">{id}</span>\
+        "<tr class=\"row-{level}\" id=\"probe-{id}\"><td class=\"probe\"><span class=\"id\">{id}</span>\
          <span class=\"sub\">{what}</span></td><td>{kind}</td><td>{target}</td>\
          <td class=\"out-{outcome_class}\">{outcome}</td><td>{reason}</td>\
          <td><span class=\"badge lvl-{level}\">{level}</span>\
-         <span class=\"sub\">{level_reason}</span></td>\
+         <span class=\"sub why\">{level_reason}</span></td>\
          <td class=\"num\">{latency:.1} ms</td><td class=\"detail\">{detail}</td>\
-         <td>{at}</td></tr>",
+         <td class=\"nowrap\">{at}</td></tr>",
         id = Esc(&p.id),
         what = Esc(&p.what),
         kind = Esc(s.kind),
@@ -227,7 +227,7 @@ fn decisions(out: &mut String, d: &PageData<'_>) -> fmt::Result {
             out,
             "<tr><td class=\"id\">{rule}</td><td><span class=\"dec-{label}\">{label_text}</span>\
              <span class=\"sub\">{reason}</span></td>\
-             <td>{line}</td><td class=\"nowrap\">{incident}</td><td>{at}</td></tr>",
+             <td>{line}</td><td class=\"nowrap\">{incident}</td><td class=\"nowrap\">{at}</td></tr>",
             rule = Esc(&e.rule),
             label_text = Esc(&label.replace('_', "-")),
             reason = Esc(&e.decision.reason().replace('_', " ")),

@@ -39,7 +39,9 @@ tr.row-P4 td:first-child { box-shadow:inset 4px 0 var(--p4); } tr.row-P4 { backg
 tr.row-ok td:first-child { box-shadow:inset 4px 0 var(--ok); }
 tr.row-none td:first-child { box-shadow:inset 4px 0 #9aa5b1; }
 .id { font-weight:600; font-family:ui-monospace,"DejaVu Sans Mono",monospace; font-size:13px; }
-.sub { display:block; color:var(--muted); font-size:12px; word-break:break-all; }
+.sub { display:block; color:var(--muted); font-size:12px; overflow-wrap:anywhere; }
+.sub.why { overflow-wrap:normal; }
+td.probe { min-width:230px; }
 .detail { max-width:360px; word-break:break-word; }
 .num { text-align:right; white-space:nowrap; font-variant-numeric:tabular-nums; }
 .nowrap { white-space:nowrap; }

@@ -23,6 +23,11 @@ pub struct Scenario {
 
 impl Scenario {
     pub async fn start() -> Scenario {
+        Self::start_with(|_| String::new()).await
+    }
+
+    /// With more `[[probe]]` tables (given the HTTP target) after `api` and `cache`.
+    pub async fn start_with(extra_probes: impl Fn(&HttpTarget) -> String) -> Scenario {
         let target = HttpTarget::start().await;
         target
             .status
@@ -55,9 +60,10 @@ kind = "http"
 url = "{cache}"
 interval = "1s"
 timeout = "800ms"
-"#,
+{extra}"#,
                 journal = journal.display(),
                 cache = target.url("/switchable"),
+                extra = extra_probes(&target),
             ),
         )
         .unwrap();
@@ -90,7 +96,8 @@ budget = {{ max = 1, per = "1h" }}
         // Default damping: two failures in a row, one second apart.
         let open = s
             .wait_incidents("incidents of api and cache", |v| {
-                keys(&v["open"]) == ["api", "cache"]
+                let open = keys(&v["open"]);
+                open.contains(&"api".to_owned()) && open.contains(&"cache".to_owned())
             })
             .await;
         s.open_id = id_of(&open["open"], "api");
