@@ -63,9 +63,11 @@ enum Command {
 /// Where the running daemon is, and how to print what it says.
 #[derive(Args)]
 struct DaemonArgs {
-    /// The daemon's URL (default: server.listen of the configuration, on loopback).
+    /// The daemon's URL, e.g. http://127.0.0.1:9464 (default: server.listen of the
+    /// configuration, on loopback).
     #[arg(long, global = true)]
     url: Option<String>,
+    /// Print a table (or a timeline) for people, or the daemon's JSON.
     #[arg(long, global = true, value_enum, default_value = "table")]
     output: Output,
 }

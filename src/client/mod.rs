@@ -35,6 +35,8 @@ pub enum ClientError {
     NoPostmortem { id: String },
     #[error("unexpected answer from {url}: {detail}")]
     Decode { url: String, detail: String },
+    #[error("bad --url `{url}`: {detail}")]
+    BadUrl { url: String, detail: String },
     #[error("cannot build an HTTP client: {0}")]
     Client(String),
 }
@@ -96,8 +98,7 @@ pub async fn run(
     tz: &TimeZone,
 ) -> Result<String, ClientError> {
     crate::app::install_crypto();
-    let base = base.trim_end_matches('/');
-    let client = Client::new(base)?;
+    let client = Client::new(&normalize(base)?)?;
     let now = Timestamp::now();
     let json = output == Output::Json;
     match request {
@@ -135,6 +136,27 @@ pub async fn run(
                 render::decisions(&decisions, now, tz)
             })
         }
+    }
+}
+
+/// `127.0.0.1:9464` → `http://127.0.0.1:9464`, without a trailing slash; checked.
+fn normalize(base: &str) -> Result<String, ClientError> {
+    let trimmed = base.trim().trim_end_matches('/');
+    let url = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("http://{trimmed}")
+    };
+    match url::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(url),
+        Ok(_) => Err(ClientError::BadUrl {
+            url: base.to_owned(),
+            detail: "expected http://HOST:PORT".to_owned(),
+        }),
+        Err(e) => Err(ClientError::BadUrl {
+            url: base.to_owned(),
+            detail: e.to_string(),
+        }),
     }
 }
 
@@ -251,6 +273,26 @@ mod tests {
             default_url("10.0.0.5:80".parse().unwrap()),
             "http://10.0.0.5:80"
         );
+    }
+
+    #[test]
+    fn a_url_without_scheme_is_http() {
+        assert_eq!(
+            normalize("127.0.0.1:9464").unwrap(),
+            "http://127.0.0.1:9464"
+        );
+        assert_eq!(
+            normalize("https://a.example/x/").unwrap(),
+            "https://a.example/x"
+        );
+        assert!(matches!(
+            normalize("ftp://a.example"),
+            Err(ClientError::BadUrl { .. })
+        ));
+        assert!(matches!(
+            normalize("http://[::1"),
+            Err(ClientError::BadUrl { .. })
+        ));
     }
 
     #[tokio::test]
