@@ -32,6 +32,13 @@ async fn chromium_renders_probes_incidents_and_decisions() {
         )
     })
     .await;
+    // Served as HTML that may not run scripts, never cached.
+    let response = s.client.get(s.daemon.url("/")).send().await.unwrap();
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(header("cache-control"), "no-store");
+    assert!(header("content-security-policy").starts_with("default-src 'none'"));
+
     let browser_dir = tempfile::tempdir().unwrap();
     let mut chromium = Chromium::new(browser_dir.path()).unwrap();
     let page = s.daemon.url("/");
