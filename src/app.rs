@@ -23,7 +23,7 @@ use crate::probes::Prober;
 use crate::remediation::Remediator;
 use crate::server::{self, AppState};
 use crate::status::StatusBoard;
-use crate::{check, scheduler, shutdown};
+use crate::{check, client, scheduler, shutdown};
 
 /// How long the daemon waits for its tasks after a stop signal.
 const STOP_DEADLINE: Duration = Duration::from_secs(4);
@@ -340,4 +340,19 @@ pub async fn check_once(config: &Config, json: bool) -> Result<i32> {
         print!("{}", check::render_table(config, &observations));
     }
     Ok(check::exit_code(&observations))
+}
+
+/// `astreinte incidents` / `explain`: asks the daemon at `url` (default: `server.listen` on
+/// loopback) and prints its answer; times in the policy time zone.
+pub async fn query_daemon(
+    config: &Config,
+    url: Option<String>,
+    request: &client::Request,
+    output: client::Output,
+) -> Result<i32> {
+    let url = url.unwrap_or_else(|| client::default_url(config.server.listen));
+    let tz = crate::when::policy_zone(config.policy.timezone.as_deref());
+    let text = client::run(&url, request, output, &tz).await?;
+    print!("{text}");
+    Ok(0)
 }

@@ -38,6 +38,9 @@
 //! | [`status`] | the last result of each probe |
 //! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
 //! | [`clients`] | the Kubernetes API client and its error classification |
+//! | [`web`] | the HTML status page at `/` |
+//! | [`client`] | `astreinte incidents` / `explain`: read a running daemon |
+//! | [`when`] | times for people: policy time zone, "3 min ago" |
 //! | [`check`] | `astreinte check`: every probe once, as a table |
 //! | [`level`] | the P1–P4 incident levels |
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
@@ -46,6 +49,7 @@
 pub mod actuators;
 pub mod app;
 pub mod check;
+pub mod client;
 pub mod clients;
 pub mod config;
 pub mod engine;
@@ -68,3 +72,5 @@ pub mod simulate;
 pub mod status;
 pub mod telemetry;
 pub mod testbed;
+pub mod web;
+pub mod when;

@@ -1,11 +1,13 @@
-//! The `astreinte` command line: `run`, `check`, `validate`.
+//! The `astreinte` command line: `run`, `check`, `validate`, and `incidents` / `explain`, which
+//! read a running daemon.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use astreinte::client::{self, Request};
 use astreinte::{app, telemetry};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -56,12 +58,58 @@ enum Command {
     },
     /// Check the configuration and list every problem (exit 1 if any).
     Validate,
+    /// List the open and recently resolved incidents of a running daemon.
+    Incidents {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+        #[command(subcommand)]
+        what: Option<IncidentsCommand>,
+    },
+    /// Show, for each rule of a running daemon, its last decision and why.
+    Explain {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+}
+
+/// Where the running daemon is, and how to print what it says.
+#[derive(Args)]
+struct DaemonArgs {
+    /// The daemon's URL, e.g. http://127.0.0.1:9464 (default: server.listen of the
+    /// configuration, on loopback).
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// Print a table (or a timeline) for people, or the daemon's JSON.
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    output: Output,
+}
+
+#[derive(Subcommand)]
+enum IncidentsCommand {
+    /// One incident with its whole timeline.
+    Show { id: String },
+    /// The post-mortem draft (Markdown) of a resolved incident.
+    Postmortem { id: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Output {
     Table,
     Json,
+}
+
+impl DaemonArgs {
+    async fn query(
+        self,
+        config: &astreinte::config::Config,
+        request: &Request,
+    ) -> anyhow::Result<i32> {
+        let output = match self.output {
+            Output::Table => client::Output::Table,
+            Output::Json => client::Output::Json,
+        };
+        app::query_daemon(config, self.url, request, output).await
+    }
 }
 
 fn main() -> ExitCode {
@@ -105,6 +153,15 @@ fn main() -> ExitCode {
                 app::check_once(&config, matches!(output, Output::Json)).await
             }
             Command::Validate => Ok(0),
+            Command::Incidents { daemon, what } => {
+                let request = match what {
+                    None => Request::Incidents,
+                    Some(IncidentsCommand::Show { id }) => Request::Incident(id),
+                    Some(IncidentsCommand::Postmortem { id }) => Request::Postmortem(id),
+                };
+                daemon.query(&config, &request).await
+            }
+            Command::Explain { daemon } => daemon.query(&config, &Request::Explain).await,
         }
     });
     match result {

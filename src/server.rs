@@ -1,4 +1,5 @@
-//! The HTTP server (axum): `/metrics`, `/healthz`, `/readyz`, `/status`.
+//! The HTTP server (axum): `/` (the status page, see [`crate::web`]), `/metrics`, `/healthz`,
+//! `/readyz`, `/status`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +32,7 @@ pub struct AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(crate::web::status_page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -1,10 +1,12 @@
 //! Testbed: real servers from Debian packages (etcd, Patroni, PostgreSQL, Redis, Prometheus,
 //! Alertmanager) started on 127.0.0.1 with free ports, for the integration tests and for
-//! `astreinte demo`.
+//! `astreinte demo`, and a headless Chromium to look at the status page.
 //! Each server is a [`Proc`] in its own process group, killed with its group when dropped, so
 //! exactly the processes started here are stopped, even when a test panics.
 
 pub mod alertmanager;
+pub mod chromium;
+pub mod daemon;
 pub mod etcd;
 pub mod patroni;
 mod patroni_member;

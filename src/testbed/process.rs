@@ -18,17 +18,27 @@ pub struct Proc {
 
 impl Proc {
     /// Spawns `cmd` in a new process group, with stdout and stderr appended to `log`.
-    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Result<Proc> {
-        let io = |what: &str| {
-            let what = format!("{what} {}", log.display());
-            move |source| Error::Io { what, source }
-        };
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(io("open log"))?;
-        let err = out.try_clone().map_err(io("clone log handle"))?;
+    pub fn spawn(name: &str, cmd: Command, log: &Path) -> Result<Proc> {
+        let out = append(log)?;
+        let err = out.try_clone().map_err(|source| Error::Io {
+            what: format!("clone log handle {}", log.display()),
+            source,
+        })?;
+        Self::spawn_with(name, cmd, out, err)
+    }
+
+    /// Like [`Proc::spawn`], with stdout kept apart in `stdout` (for a program whose output
+    /// is the result, like `chromium --dump-dom`) and stderr appended to `log`.
+    pub fn spawn_with_stdout(name: &str, cmd: Command, stdout: &Path, log: &Path) -> Result<Proc> {
+        Self::spawn_with(name, cmd, append(stdout)?, append(log)?)
+    }
+
+    fn spawn_with(
+        name: &str,
+        mut cmd: Command,
+        out: std::fs::File,
+        err: std::fs::File,
+    ) -> Result<Proc> {
         cmd.process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
@@ -99,6 +109,17 @@ impl Proc {
             let _ = child.wait();
         }
     }
+}
+
+fn append(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| Error::Io {
+            what: format!("open log {}", path.display()),
+            source,
+        })
 }
 
 impl Drop for Proc {

@@ -6,6 +6,7 @@ pub mod fake_patroni;
 pub mod http_target;
 pub mod kube_api;
 pub mod notify_harness;
+pub mod scenario;
 pub mod webhook_sink;
 
 use std::future::Future;
