@@ -418,6 +418,9 @@ impl Remediator {
                     .incidents
                     .note(key, EntryKind::Decision, line.clone(), cx.now);
             }
+            if let Decision::Hold(Hold::DependencyDown { probe }) = &decision {
+                attach_to_dependency(cx, key, probe);
+            }
         }
         let remaining = policy::budget_remaining(
             rule,
@@ -437,6 +440,35 @@ impl Remediator {
                 at: cx.now,
                 incident,
             },
+        );
+    }
+}
+
+/// A failing dependency explains this incident: it is attached to the dependency's, so a
+/// database outage reads as one story, not a storm of API incidents.
+fn attach_to_dependency(cx: &mut Context<'_>, key: &str, dependency_probe: &str) {
+    let Some(dep_key) = cx
+        .config
+        .probe(dependency_probe)
+        .map(|p| p.incident_key().to_owned())
+    else {
+        return;
+    };
+    if dep_key == key {
+        return;
+    }
+    let Some(parent) = cx.doc.incidents.open.get(&dep_key).map(|i| i.id.clone()) else {
+        return;
+    };
+    if let Some(inc) = cx.doc.incidents.open.get_mut(key)
+        && inc.attached_to.as_deref() != Some(parent.as_str())
+    {
+        inc.attached_to = Some(parent.clone());
+        cx.doc.incidents.note(
+            key,
+            EntryKind::Decision,
+            format!("attached to incident {parent}: its dependency {dependency_probe} is failing"),
+            cx.now,
         );
     }
 }

@@ -17,7 +17,8 @@ pub struct HttpTarget {
     pub addr: SocketAddr,
     /// The status `/switchable` answers (tests flip it to simulate an outage).
     pub status: Arc<AtomicU16>,
-    /// Calls to `POST /admin/recover` (sets `/switchable` back to 200) and `/admin/noop`.
+    /// Calls to `POST /admin/recover` (sets `/switchable` back to 200), `/admin/noop` and
+    /// `/admin/hang` (never answers).
     pub admin_calls: Arc<std::sync::atomic::AtomicUsize>,
     cancel: CancellationToken,
 }
@@ -28,6 +29,7 @@ impl HttpTarget {
         let admin_calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (st, calls) = (status.clone(), admin_calls.clone());
         let calls2 = admin_calls.clone();
+        let hang_calls = admin_calls.clone();
         let app = Router::new()
             .route("/ok", get(|| async { "ok: all good\n" }))
             .route(
@@ -79,6 +81,7 @@ impl HttpTarget {
                     }
                 }),
             )
+            .route("/admin/hang", axum::routing::post(admin_hang))
             .route(
                 "/admin/noop",
                 axum::routing::post(move || {
@@ -89,6 +92,7 @@ impl HttpTarget {
                     }
                 }),
             )
+            .layer(axum::Extension(hang_calls))
             .with_state(status.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -117,6 +121,15 @@ impl Drop for HttpTarget {
     fn drop(&mut self) {
         self.cancel.cancel();
     }
+}
+
+/// Counts the call, then never answers (an action that hangs).
+async fn admin_hang(
+    axum::Extension(calls): axum::Extension<Arc<std::sync::atomic::AtomicUsize>>,
+) -> StatusCode {
+    calls.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    StatusCode::OK
 }
 
 /// 100 MB streamed in 64 KiB chunks, never held in memory at once.
