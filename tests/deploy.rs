@@ -26,6 +26,9 @@ const OVERLAYS: &[(&str, &str)] = &[
 /// shape is checked by `operator_resources_have_the_expected_shape`.
 const CRD_KINDS: &[&str] = &["ServiceMonitor", "PrometheusRule"];
 
+/// Kinds without a namespace.
+const CLUSTER_SCOPED: &[&str] = &["ClusterRole", "ClusterRoleBinding"];
+
 /// The Kubernetes version of k8s-openapi's `v1_33` feature.
 const KUBERNETES_VERSION: &str = "1.33.0";
 
@@ -67,7 +70,14 @@ fn overlays_build_and_pass_strict_schema_validation() {
             let ns = d["metadata"]["namespace"].as_str();
             match kind(d) {
                 "Namespace" => assert_eq!(name(d), namespace),
+                k if CLUSTER_SCOPED.contains(&k) => assert_eq!(ns, None, "{overlay}: {k}"),
                 k => assert_eq!(ns, Some(namespace), "{overlay}: {k} {}", name(d)),
+            }
+            // A binding must name the ServiceAccount where it runs.
+            for subject in d["subjects"].as_array().into_iter().flatten() {
+                if subject["kind"] == "ServiceAccount" {
+                    assert_eq!(subject["namespace"], namespace, "{overlay}: {}", name(d));
+                }
             }
         }
         let file = dir.path().join(format!("{overlay}.yaml"));
