@@ -1,5 +1,5 @@
-//! Helpers for tests/deploy.rs: the external tools (found on PATH, never skipped), Kustomize
-//! builds parsed into JSON values, and small accessors over them.
+//! Helpers for tests/deploy*.rs: the external tools (found on PATH, never skipped), Kustomize
+//! builds parsed into JSON values, accessors over them, and the checks shared by workloads.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -101,4 +101,112 @@ pub fn selects(wanted: &Value, labels: &Value) -> bool {
     wanted
         .as_object()
         .is_some_and(|w| !w.is_empty() && w.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+/// The container hardening the brief asks for, on a pod template.
+pub fn assert_hardened(what: &str, pod: &Value) {
+    let spec = &pod["spec"];
+    assert_eq!(spec["securityContext"]["runAsNonRoot"], true, "{what}");
+    assert_eq!(spec["securityContext"]["runAsUser"], 65532, "{what}");
+    assert_eq!(
+        spec["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
+        "{what}"
+    );
+    let c = &spec["containers"][0];
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true, "{what}");
+    assert_eq!(sc["allowPrivilegeEscalation"], false, "{what}");
+    assert_eq!(sc["runAsNonRoot"], true, "{what}");
+    assert_eq!(
+        sc["capabilities"]["drop"],
+        serde_json::json!(["ALL"]),
+        "{what}"
+    );
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault", "{what}");
+    assert_eq!(
+        c["args"],
+        serde_json::json!(["run", "--config", "/etc/astreinte"])
+    );
+    assert_eq!(c["ports"][0]["name"], "metrics", "{what}");
+    assert_eq!(c["ports"][0]["containerPort"], 9464, "{what}");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz", "{what}");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "metrics", "{what}");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{what}");
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], "metrics", "{what}");
+    for key in ["requests", "limits"] {
+        for res in ["cpu", "memory"] {
+            assert!(c["resources"][key][res].is_string(), "{what}: {key}.{res}");
+        }
+    }
+    let mounts = c["volumeMounts"].as_array().unwrap();
+    let state = mounts
+        .iter()
+        .find(|m| m["mountPath"] == "/var/lib/astreinte")
+        .unwrap_or_else(|| panic!("{what}: no volume at /var/lib/astreinte"));
+    let volume = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == state["name"])
+        .unwrap();
+    assert!(
+        volume["emptyDir"].is_object(),
+        "{what}: state is an emptyDir"
+    );
+    let env = env_of(c);
+    assert_eq!(
+        env.get("ASTREINTE_JOURNAL__PATH")
+            .and_then(|e| e["value"].as_str()),
+        Some("/var/lib/astreinte/journal.json"),
+        "{what}: the journal goes to the writable volume"
+    );
+}
+
+pub fn env_of(container: &Value) -> std::collections::BTreeMap<String, Value> {
+    container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_owned(), e.clone()))
+        .collect()
+}
+
+/// The ConfigMap the pod mounts at /etc/astreinte, loaded by astreinte itself.
+pub fn mounted_config(
+    docs: &[Value],
+    pod: &Value,
+    dir: &std::path::Path,
+) -> astreinte::config::Config {
+    let c = &pod["spec"]["containers"][0];
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/etc/astreinte")
+        .unwrap();
+    let volume = pod["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let cm_name = volume["configMap"]["name"].as_str().unwrap();
+    let cm = docs
+        .iter()
+        .find(|d| kind(d) == "ConfigMap" && name(d) == cm_name)
+        .unwrap_or_else(|| panic!("the mounted ConfigMap {cm_name} is not in the build"));
+    for (file, text) in cm["data"].as_object().unwrap() {
+        std::fs::write(dir.join(file), text.as_str().unwrap()).unwrap();
+    }
+    astreinte::config::load_dir(dir).unwrap()
+}
+
+/// Strict validation for the CRDs: no key outside `allowed`.
+pub fn keys_within(v: &Value, allowed: &[&str]) {
+    for key in v.as_object().unwrap().keys() {
+        assert!(
+            allowed.contains(&key.as_str()),
+            "unexpected field `{key}` in {v}"
+        );
+    }
 }
