@@ -137,7 +137,7 @@ async fn dashboard_and_alerts_read_only_exported_metrics() {
     );
 
     // The real daemon, driven so that most families get a sample: a failing TCP probe (an
-    // incident, a dry-run decision, a budget), an HTTP probe of its own /healthz, a disk probe.
+    // incident, a dry-run decision, a budget), an HTTP probe of its own /healthz, a disk probe, a Redis probe of a closed port.
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     std::fs::write(
@@ -147,7 +147,8 @@ async fn dashboard_and_alerts_read_only_exported_metrics() {
              [[probe]]\nid = \"closed\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n\
              damping = {{ enter_after = 1 }}\n\n\
              [[probe]]\nid = \"self\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{port}/healthz\"\n\n\
-             [[probe]]\nid = \"disk\"\nkind = \"disk\"\npath = \"{}\"\n",
+             [[probe]]\nid = \"disk\"\nkind = \"disk\"\npath = \"{}\"\n\n\
+             [[probe]]\nid = \"cache\"\nkind = \"redis\"\ninstances = [\"127.0.0.1:1\"]\n",
             dir.path().display()
         ),
     )
@@ -172,13 +173,15 @@ async fn dashboard_and_alerts_read_only_exported_metrics() {
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/metrics");
     let live = support::wait_for(
-        "a dry-run decision on /metrics",
+        "a rehearsed action and the per-kind gauges on /metrics",
         Duration::from_secs(20),
         || async {
             let text = http.get(&url).send().await.ok()?.text().await.ok()?;
             let ready = [
                 "astreinte_remediation_budget_remaining",
+                "astreinte_remediation_actions",
                 "astreinte_http_status_code",
+                "astreinte_redis_up",
             ]
             .iter()
             .all(|m| text.contains(&format!("# TYPE {m} ")));
