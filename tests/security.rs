@@ -100,8 +100,14 @@ token = {{ env = "ASTREINTE_T_NOTIFY" }}
     .unwrap();
     let log = dir.path().join("daemon.log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_astreinte"));
-    cmd.args(["--config", dir.path().to_str().unwrap(), "--log-format", "json", "run"])
-        .env("RUST_LOG", "trace");
+    cmd.args([
+        "--config",
+        dir.path().to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+    ])
+    .env("RUST_LOG", "trace");
     for (k, v) in SECRETS {
         cmd.env(k, v);
     }
@@ -116,16 +122,30 @@ token = {{ env = "ASTREINTE_T_NOTIFY" }}
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut outputs = vec![];
     for path in ["/metrics", "/status", "/incidents", "/decisions", "/"] {
-        let body = client.get(format!("{base}{path}")).send().await.unwrap().text().await.unwrap();
+        let body = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         outputs.push((path.to_owned(), body));
     }
     daemon.signal(rustix::process::Signal::TERM);
     tokio::time::sleep(Duration::from_secs(1)).await;
     daemon.kill();
     outputs.push(("log".into(), std::fs::read_to_string(&log).unwrap()));
-    outputs.push(("journal".into(), std::fs::read_to_string(dir.path().join("journal.json")).unwrap()));
+    outputs.push((
+        "journal".into(),
+        std::fs::read_to_string(dir.path().join("journal.json")).unwrap(),
+    ));
     let (_, logs) = outputs.iter().find(|(n, _)| n == "log").unwrap();
-    assert!(logs.len() > 10_000, "trace logs were written ({} bytes)", logs.len());
+    assert!(
+        logs.len() > 10_000,
+        "trace logs were written ({} bytes)",
+        logs.len()
+    );
     for (name, text) in &outputs {
         for (var, secret) in SECRETS {
             assert!(!text.contains(secret), "{var}'s value leaked into {name}");
@@ -145,14 +165,24 @@ async fn the_server_refuses_path_tricks_and_huge_requests() {
     std::fs::write(dir.path().join("remediations.toml"), "").unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_astreinte"));
     cmd.args(["--config", dir.path().to_str().unwrap(), "run"]);
-    let _daemon = astreinte::testbed::Proc::spawn("astreinte", cmd, &dir.path().join("log")).unwrap();
+    let _daemon =
+        astreinte::testbed::Proc::spawn("astreinte", cmd, &dir.path().join("log")).unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     support::wait_for("/healthz", Duration::from_secs(10), || async {
-        client.get(format!("{base}/healthz")).send().await.ok().map(|_| ())
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .ok()
+            .map(|_| ())
     })
     .await;
-    for path in ["/incidents/..%2F..%2Fetc%2Fpasswd/postmortem", "/incidents/../../etc/passwd", "/incidents/%00/postmortem"] {
+    for path in [
+        "/incidents/..%2F..%2Fetc%2Fpasswd/postmortem",
+        "/incidents/../../etc/passwd",
+        "/incidents/%00/postmortem",
+    ] {
         let r = client.get(format!("{base}{path}")).send().await.unwrap();
         let status = r.status().as_u16();
         let body = r.text().await.unwrap();
@@ -170,7 +200,11 @@ async fn the_server_refuses_path_tricks_and_huge_requests() {
         let (client, base) = (client.clone(), base.clone());
         tasks.push(tokio::spawn(async move {
             let path = if i % 2 == 0 { "/metrics" } else { "/status" };
-            client.get(format!("{base}{path}")).send().await.map(|r| r.status().as_u16())
+            client
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
         }));
     }
     for t in tasks {
