@@ -6,17 +6,27 @@
 //! # Data flow
 //!
 //! ```text
-//!  probes.toml ─┐
-//! remediations ─┴─► config (load, validate) ──► Arc<Config>
-//!                                                  │
-//!   scheduler ── one task per probe, spread start, skip missed ticks
-//!       │
-//!       ▼
-//!   probes::Prober::observe (timeout, body cap, fresh connection)
-//!       │ Observation { outcome: Healthy | Degraded | Failed | Unknown, detail, latency }
-//!       ▼
-//!   engine (one task, in order) ──► metrics (/metrics)
-//!                               └─► status board (/status, astreinte check)
+//!  probes.toml ─┐                       ┌── reload: policy ConfigMap watch (keeps the last good)
+//! remediations ─┴─► config (validate) ──┴──► Arc<Config>
+//!                                              │
+//!  scheduler ── one task per probe: spread start, skip missed ticks, faster while unhealthy
+//!      │
+//!      ▼
+//!  probes::Prober::observe (timeout, body cap, fresh connection; http tcp disk patroni
+//!      │                    postgres redis promql node workload)
+//!      │ Observation { outcome: Healthy | Degraded | Failed | Unknown, detail, latency }
+//!      ▼
+//!  engine (one task, in order)
+//!      ├─► metrics (/metrics) and status board (/status, /, astreinte check)
+//!      ├─► score (pure): raw level per outcome, flap damping ──► level per probe
+//!      ├─► incident (pure): one per group/target, timeline, green period, breach
+//!      │       └─► notify (webhook, Slack, Alertmanager) ──► deliveries on the timeline
+//!      ├─► remediation, every second:
+//!      │       policy (pure): mode, trigger, window, allow, leader, journal, partition,
+//!      │       dependency, in flight, already tried, budgets, cooldown ──► Act / Hold(reason)
+//!      │       Act ──► journal entry (saved first) ──► task: re-probe, precondition,
+//!      │               actuator (http, kube, patroni) under a deadline ──► verify ──► escalate/page
+//!      └─► journal (file or ConfigMap, compare-and-swap): incidents, actions, budgets
 //! ```
 //!
 //! # Layout
@@ -24,25 +34,31 @@
 //! | module | owns |
 //! |---|---|
 //! | `main.rs` | the CLI (clap); thin |
-//! | [`actuators`] | bounded actions (Kubernetes: restart, scale, patches, pod delete) |
 //! | [`app`] | wiring: build from config, spawn tasks, stop cleanly |
 //! | [`config`] | loading (figment: TOML + `ASTREINTE_*` env), serde types, `validate()` |
-//! | [`probes`] | the outcome types and one file per probe kind |
 //! | [`reload`] | live policy from a watched ConfigMap, keeping the last good one |
 //! | [`scheduler`] | when each probe runs |
-//! | [`engine`] | what happens to each observation |
+//! | [`probes`] | the outcome types and one file per probe kind |
+//! | [`engine`] | what happens to each observation, in order |
+//! | [`score`] | pure: outcome → level, flap damping, degradation windows |
+//! | [`incident`] | pure: incident lifecycle and timeline |
+//! | [`policy`] | pure: the gates that decide whether a rule acts, each hold named |
+//! | [`remediation`] | the IO around policy: journal first, act, verify, escalate, undo |
+//! | [`actuators`] | bounded actions (http, Kubernetes, Patroni) under deadlines |
 //! | [`journal`] | action history, incidents and budgets, persisted (file or Kubernetes) |
 //! | [`leader`] | leader election on a Lease: only the leader acts |
-//! | [`metrics`] | every exported metric, registered in one place |
 //! | [`notify`] | incident notices (seed template) to webhooks, Slack and Alertmanager |
-//! | [`status`] | the last result of each probe |
-//! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status` |
-//! | [`clients`] | the Kubernetes API client and its error classification |
+//! | [`postmortem`] | pure: the post-mortem draft in the seed's template |
+//! | [`simulate`] | `astreinte simulate`: replay a recording through the policy |
+//! | [`metrics`] | every exported metric, registered in one place |
+//! | [`status`] | the last result of each probe, incidents, decisions (for the server) |
+//! | [`server`] | `/metrics`, `/healthz`, `/readyz`, `/status`, `/incidents`, `/decisions` |
 //! | [`web`] | the HTML status page at `/` |
 //! | [`client`] | `astreinte incidents` / `explain`: read a running daemon |
-//! | [`when`] | times for people: policy time zone, "3 min ago" |
+//! | [`clients`] | the Kubernetes API client and its error classification |
 //! | [`check`] | `astreinte check`: every probe once, as a table |
 //! | [`level`] | the P1–P4 incident levels |
+//! | [`when`] | times for people: policy time zone, "3 min ago" |
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
 //! | [`shutdown`], [`telemetry`] | signals; logs |
 

@@ -155,6 +155,7 @@ token = {{ env = "ASTREINTE_T_NOTIFY" }}
 
 #[tokio::test]
 async fn the_server_refuses_path_tricks_and_huge_requests() {
+    astreinte::app::install_crypto();
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     std::fs::write(
