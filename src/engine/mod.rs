@@ -2,24 +2,26 @@
 //! pipeline: metrics and status, scoring, incidents (and their journal), notifications.
 //! Its decisions are taken by the pure modules (`score`, `incident`); it does the IO.
 
+mod remediate;
+mod run;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::check;
 use crate::config::Config;
-use crate::incident::{EntryKind, Event};
+use crate::incident::Event;
 use crate::journal::{Journal, Store};
 use crate::level::Level;
 use crate::metrics::{LevelLabels, Metrics, ResultLabels, TargetLabels};
 use crate::notify::{Delivery, Notifier};
 use crate::postmortem;
 use crate::probes::{Observation, Outcome};
-use crate::remediation::{Context, DecisionEntry, Remediator, TaskResult};
+use crate::remediation::{Remediator, TaskResult};
 use crate::score::Scorer;
 use crate::status::StatusBoard;
 
@@ -130,110 +132,6 @@ impl<S: Store> Engine<S> {
     ) -> Self {
         self.remediation = Some((remediator, results));
         self
-    }
-
-    /// The last decision of each rule.
-    pub fn decisions(&self) -> Vec<DecisionEntry> {
-        self.remediation
-            .as_ref()
-            .map(|(r, _)| r.last.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Puts every rule through the policy and starts the actions it allows, after their
-    /// journal entries are written. No entry, no action.
-    pub async fn remediate(&mut self, now: jiff::Timestamp) {
-        let Some((remediator, _)) = &mut self.remediation else {
-            return;
-        };
-        let mut events = vec![];
-        let mut cx = Context {
-            config: &self.config,
-            scorer: &self.scorer,
-            doc: &mut self.journal.doc,
-            journal_problem: self.journal.problem.as_deref(),
-            metrics: &self.metrics,
-            now,
-            events: &mut events,
-        };
-        let records = remediator.evaluate(&mut cx);
-        self.metrics.leader.set(i64::from(remediator.is_leader()));
-        self.status
-            .set_decisions(remediator.last.values().cloned().collect());
-        if !records.is_empty() || !events.is_empty() {
-            self.dirty = true;
-        }
-        if !records.is_empty() {
-            self.persist().await;
-            let Some((remediator, _)) = &mut self.remediation else {
-                return;
-            };
-            if self.dirty {
-                let mut cx = Context {
-                    config: &self.config,
-                    scorer: &self.scorer,
-                    doc: &mut self.journal.doc,
-                    journal_problem: self.journal.problem.as_deref(),
-                    metrics: &self.metrics,
-                    now,
-                    events: &mut events,
-                };
-                remediator.abandon(&mut cx, &records, "the journal entry could not be written");
-            } else {
-                remediator.start(&self.config, &self.journal.doc, &records);
-            }
-        }
-        self.apply(events);
-        self.publish();
-    }
-
-    /// Waits for the next action or verification result (never returns without remediation).
-    pub async fn next_task_result(&mut self) -> Option<TaskResult> {
-        next_result(&mut self.remediation).await
-    }
-
-    /// Puts every rule through the policy and writes the journal entries of the actions it
-    /// allows, without running them (`astreinte simulate`). Returns the entries' ids.
-    pub fn remediate_without_running(&mut self, now: jiff::Timestamp) -> Vec<u64> {
-        let Some((remediator, _)) = &mut self.remediation else {
-            return vec![];
-        };
-        let mut events = vec![];
-        let mut cx = Context {
-            config: &self.config,
-            scorer: &self.scorer,
-            doc: &mut self.journal.doc,
-            journal_problem: self.journal.problem.as_deref(),
-            metrics: &self.metrics,
-            now,
-            events: &mut events,
-        };
-        let records = remediator.evaluate(&mut cx);
-        self.apply(events);
-        records
-    }
-
-    /// Records the result of an action or verification task.
-    pub fn on_task_result(&mut self, result: TaskResult, now: jiff::Timestamp) {
-        let Some((remediator, _)) = &mut self.remediation else {
-            return;
-        };
-        let mut events = vec![];
-        let mut cx = Context {
-            config: &self.config,
-            scorer: &self.scorer,
-            doc: &mut self.journal.doc,
-            journal_problem: self.journal.problem.as_deref(),
-            metrics: &self.metrics,
-            now,
-            events: &mut events,
-        };
-        remediator.on_result(&mut cx, result);
-        self.status
-            .set_decisions(remediator.last.values().cloned().collect());
-        self.dirty = true;
-        self.apply(events);
-        self.publish();
     }
 
     /// Does not print the first-round table (tests, `--quiet`).
@@ -429,79 +327,6 @@ impl<S: Store> Engine<S> {
         println!("{}", check::render_table(&self.config, &in_order));
         self.first_round = None;
     }
-
-    /// Consumes observations until every sender is gone or `cancel` fires; then waits (up
-    /// to `action_deadline`) for actions in flight to finish and records them, and saves.
-    pub async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Observation>,
-        cancel: CancellationToken,
-        action_deadline: Duration,
-    ) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                obs = rx.recv() => match obs {
-                    Some(o) => self.handle(&o),
-                    None => break,
-                },
-                Some(result) = next_result(&mut self.remediation) => {
-                    self.on_task_result(result, jiff::Timestamp::now());
-                }
-                Some(new) = next_config(&mut self.config_updates) => self.set_config(new),
-                Some(d) = next_delivery(&mut self.notifier) => {
-                    let now = jiff::Timestamp::now();
-                    if self.journal.doc.incidents.note(&d.key, EntryKind::Notification, d.timeline_text(), now) {
-                        self.dirty = true;
-                        self.publish();
-                    }
-                }
-                _ = tick.tick() => {
-                    let now = jiff::Timestamp::now();
-                    self.tick(now);
-                    self.remediate(now).await;
-                }
-                _ = cancel.cancelled() => break,
-            }
-            self.persist().await;
-        }
-        self.finish_in_flight(action_deadline).await;
-        self.persist().await;
-    }
-
-    /// Lets actions in flight finish (they are never cancelled halfway) and records them;
-    /// past the deadline they stay `Running` and the next start reads them as interrupted.
-    async fn finish_in_flight(&mut self, deadline: Duration) {
-        let Some((remediator, _)) = &self.remediation else {
-            return;
-        };
-        remediator.tracker.close();
-        let tracker = remediator.tracker.clone();
-        if tracker.is_empty() {
-            return;
-        }
-        info!(tasks = tracker.len(), "waiting for actions in flight");
-        let until = tokio::time::Instant::now() + deadline;
-        loop {
-            tokio::select! {
-                Some(result) = next_result(&mut self.remediation) => {
-                    self.on_task_result(result, jiff::Timestamp::now());
-                    self.persist().await;
-                }
-                _ = tracker.wait() => {
-                    while let Some(result) = self.remediation.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
-                        self.on_task_result(result, jiff::Timestamp::now());
-                    }
-                    return;
-                }
-                _ = tokio::time::sleep_until(until) => {
-                    warn!("actions still running at the stop deadline: recorded as interrupted at the next start");
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// The probe ids of each incident key (group or target).
@@ -513,35 +338,6 @@ fn keys_of(config: &Config) -> BTreeMap<String, Vec<String>> {
             .push(p.id.clone());
     }
     keys
-}
-
-/// The next configuration, or never without a source of them.
-async fn next_config(rx: &mut Option<watch::Receiver<Arc<Config>>>) -> Option<Arc<Config>> {
-    match rx {
-        Some(rx) => match rx.changed().await {
-            Ok(()) => Some(rx.borrow_and_update().clone()),
-            Err(_) => std::future::pending().await,
-        },
-        None => std::future::pending().await,
-    }
-}
-
-/// The next delivery report, or never without a notifier.
-async fn next_delivery(n: &mut Option<(Notifier, mpsc::Receiver<Delivery>)>) -> Option<Delivery> {
-    match n {
-        Some((_, rx)) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The next task result, or never when remediation is off.
-async fn next_result(
-    r: &mut Option<(Remediator, mpsc::Receiver<TaskResult>)>,
-) -> Option<TaskResult> {
-    match r {
-        Some((_, rx)) => rx.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Changes of outcome are logged at info (warn when worse); steady results at debug.

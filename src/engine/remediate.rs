@@ -1,0 +1,161 @@
+//! The engine's side of remediation: puts rules through the policy each tick, writes the
+//! journal entries before starting actions, records their results, lets actions in flight
+//! finish on a stop.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::Engine;
+use crate::journal::Store;
+use crate::remediation::{Context, DecisionEntry, Remediator, TaskResult};
+
+impl<S: Store> Engine<S> {
+    /// The last decision of each rule.
+    pub fn decisions(&self) -> Vec<DecisionEntry> {
+        self.remediation
+            .as_ref()
+            .map(|(r, _)| r.last.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Puts every rule through the policy and starts the actions it allows, after their
+    /// journal entries are written. No entry, no action.
+    pub async fn remediate(&mut self, now: jiff::Timestamp) {
+        let Some((remediator, _)) = &mut self.remediation else {
+            return;
+        };
+        let mut events = vec![];
+        let mut cx = Context {
+            config: &self.config,
+            scorer: &self.scorer,
+            doc: &mut self.journal.doc,
+            journal_problem: self.journal.problem.as_deref(),
+            metrics: &self.metrics,
+            now,
+            events: &mut events,
+        };
+        let records = remediator.evaluate(&mut cx);
+        self.metrics.leader.set(i64::from(remediator.is_leader()));
+        self.status
+            .set_decisions(remediator.last.values().cloned().collect());
+        if !records.is_empty() || !events.is_empty() {
+            self.dirty = true;
+        }
+        if !records.is_empty() {
+            self.persist().await;
+            let Some((remediator, _)) = &mut self.remediation else {
+                return;
+            };
+            if self.dirty {
+                let mut cx = Context {
+                    config: &self.config,
+                    scorer: &self.scorer,
+                    doc: &mut self.journal.doc,
+                    journal_problem: self.journal.problem.as_deref(),
+                    metrics: &self.metrics,
+                    now,
+                    events: &mut events,
+                };
+                remediator.abandon(&mut cx, &records, "the journal entry could not be written");
+            } else {
+                remediator.start(&self.config, &self.journal.doc, &records);
+            }
+        }
+        self.apply(events);
+        self.publish();
+    }
+
+    /// Waits for the next action or verification result (never returns without remediation).
+    pub async fn next_task_result(&mut self) -> Option<TaskResult> {
+        next_result(&mut self.remediation).await
+    }
+
+    /// Puts every rule through the policy and writes the journal entries of the actions it
+    /// allows, without running them (`astreinte simulate`). Returns the entries' ids.
+    pub fn remediate_without_running(&mut self, now: jiff::Timestamp) -> Vec<u64> {
+        let Some((remediator, _)) = &mut self.remediation else {
+            return vec![];
+        };
+        let mut events = vec![];
+        let mut cx = Context {
+            config: &self.config,
+            scorer: &self.scorer,
+            doc: &mut self.journal.doc,
+            journal_problem: self.journal.problem.as_deref(),
+            metrics: &self.metrics,
+            now,
+            events: &mut events,
+        };
+        let records = remediator.evaluate(&mut cx);
+        self.apply(events);
+        records
+    }
+
+    /// Records the result of an action or verification task.
+    pub fn on_task_result(&mut self, result: TaskResult, now: jiff::Timestamp) {
+        let Some((remediator, _)) = &mut self.remediation else {
+            return;
+        };
+        let mut events = vec![];
+        let mut cx = Context {
+            config: &self.config,
+            scorer: &self.scorer,
+            doc: &mut self.journal.doc,
+            journal_problem: self.journal.problem.as_deref(),
+            metrics: &self.metrics,
+            now,
+            events: &mut events,
+        };
+        remediator.on_result(&mut cx, result);
+        self.status
+            .set_decisions(remediator.last.values().cloned().collect());
+        self.dirty = true;
+        self.apply(events);
+        self.publish();
+    }
+
+    /// Lets actions in flight finish (they are never cancelled halfway) and records them;
+    /// past the deadline they stay `Running` and the next start reads them as interrupted.
+    pub(super) async fn finish_in_flight(&mut self, deadline: Duration) {
+        let Some((remediator, _)) = &self.remediation else {
+            return;
+        };
+        remediator.tracker.close();
+        let tracker = remediator.tracker.clone();
+        if tracker.is_empty() {
+            return;
+        }
+        info!(tasks = tracker.len(), "waiting for actions in flight");
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            tokio::select! {
+                Some(result) = next_result(&mut self.remediation) => {
+                    self.on_task_result(result, jiff::Timestamp::now());
+                    self.persist().await;
+                }
+                _ = tracker.wait() => {
+                    while let Some(result) = self.remediation.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
+                        self.on_task_result(result, jiff::Timestamp::now());
+                    }
+                    return;
+                }
+                _ = tokio::time::sleep_until(until) => {
+                    warn!("actions still running at the stop deadline: recorded as interrupted at the next start");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The next task result, or never when remediation is off.
+pub(super) async fn next_result(
+    r: &mut Option<(Remediator, mpsc::Receiver<TaskResult>)>,
+) -> Option<TaskResult> {
+    match r {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
