@@ -233,7 +233,7 @@ impl<S: Store> Engine<S> {
                     info!(incident = %i.id, minutes = i.duration(jiff::Timestamp::now()).as_secs() / 60, "incident resolved");
                     self.write_postmortem(&i.id);
                     if let Some((r, _)) = &mut self.remediation {
-                        r.on_resolved(&self.config, &self.journal.doc, &i.key, &i.id);
+                        r.on_resolved(&self.config, &self.journal.doc, &i.id);
                     }
                 }
                 Event::Paged { text, .. } => warn!(page = %text, "paging the on-call"),

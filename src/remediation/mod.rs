@@ -6,7 +6,7 @@
 
 mod tasks;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -44,8 +44,6 @@ pub struct Remediator {
     pub tracker: TaskTracker,
     tx: mpsc::Sender<TaskResult>,
     pub last: BTreeMap<String, DecisionEntry>,
-    /// Rules reached by escalation (their `for` is waived), until the incident resolves.
-    escalated: BTreeSet<String>,
     partition_paged: bool,
     leader: watch::Receiver<bool>,
 }
@@ -75,7 +73,6 @@ impl Remediator {
             tracker: TaskTracker::new(),
             tx,
             last: BTreeMap::new(),
-            escalated: BTreeSet::new(),
             partition_paged: false,
             leader,
         };
@@ -111,7 +108,7 @@ impl Remediator {
                     reason,
                     since,
                 },
-                escalated: self.escalated.contains(&rule.id),
+                escalated: escalated_to(cx.config, &cx.doc.actions, &rule.id, incident.as_deref()),
                 is_leader,
                 failing,
                 total,
@@ -341,7 +338,6 @@ impl Remediator {
                 text
             }
             Some(next) => {
-                self.escalated.insert(next.to_owned());
                 format!(
                     "rule {} did not fix {key}: escalating to rule {next}",
                     rule.id
@@ -354,15 +350,10 @@ impl Remediator {
             .note(key, EntryKind::Decision, text, cx.now);
     }
 
-    /// After an incident resolved: forgets its escalations and undoes its reversible actions
-    /// (rules with `undo_on_resolve`), in reverse order. Only real, successful actions with
-    /// something to restore are undone, each once.
-    pub fn on_resolved(&mut self, config: &Config, doc: &JournalDoc, key: &str, incident: &str) {
-        for rule in &config.rules {
-            if trigger_of(config, rule).1 == key {
-                self.escalated.remove(&rule.id);
-            }
-        }
+    /// After an incident resolved: undoes its reversible actions (rules with
+    /// `undo_on_resolve`), in reverse order. Only real, successful actions with something to
+    /// restore are undone, each once.
+    pub fn on_resolved(&mut self, config: &Config, doc: &JournalDoc, incident: &str) {
         for a in doc.actions.iter().rev() {
             if a.incident.as_deref() != Some(incident)
                 || a.result != ActionResult::Succeeded
@@ -442,6 +433,35 @@ impl Remediator {
             },
         );
     }
+}
+
+/// Whether `rule` was reached by escalation in `incident`: a rule escalating to it acted in
+/// this incident and failed, or failed its verification. Derived from the journal, so it
+/// survives a restart or a change of leader.
+fn escalated_to(
+    config: &Config,
+    actions: &[ActionRecord],
+    rule: &str,
+    incident: Option<&str>,
+) -> bool {
+    let Some(incident) = incident else {
+        return false;
+    };
+    config
+        .rules
+        .iter()
+        .filter(|r| r.escalate.as_deref() == Some(rule))
+        .any(|from| {
+            actions.iter().any(|a| {
+                a.rule == from.id
+                    && a.incident.as_deref() == Some(incident)
+                    && (a.verified == Some(false)
+                        || matches!(
+                            a.result,
+                            ActionResult::Failed { .. } | ActionResult::Interrupted
+                        ))
+            })
+        })
 }
 
 /// A failing dependency explains this incident: it is attached to the dependency's, so a

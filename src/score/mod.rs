@@ -219,8 +219,12 @@ pub fn damped(current: Level, history: &VecDeque<(Level, String)>, d: &Damping) 
     let window = d.error_window.max(1) as usize;
     let mut intermittent = false;
     if n >= window && target < Level::P2 {
-        let errors = last(window).filter(|l| *l >= Level::P2).count();
-        if errors as f64 / window as f64 >= d.error_ratio {
+        let recent: Vec<bool> = last(window).map(|l| l >= Level::P2).collect();
+        let errors = recent.iter().filter(|e| **e).count();
+        // Intermittent means errors come and go: at least two separate runs of them. One
+        // solid outage that has just ended is not "frequent intermittent errors".
+        let runs = recent.windows(2).filter(|w| !w[0] && w[1]).count() + usize::from(recent[0]);
+        if runs >= 2 && errors as f64 / window as f64 >= d.error_ratio {
             target = Level::P2;
             intermittent = true;
         }

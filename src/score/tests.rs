@@ -55,6 +55,9 @@ fn frequent_intermittent_errors_are_p2() {
     assert_eq!((level, reason.as_str()), (P2, "intermittent_errors"));
     let h = hist(&[P1, OK, OK, OK, OK, OK, OK, OK, P1, OK]);
     assert_eq!(damped(OK, &h, &d).0, OK, "2 in 10 is below 30 %");
+    // One solid outage that just ended is not intermittent: it clears after `leave_after`.
+    let h = hist(&[P1, P1, P1, P1, P1, P1, P1, OK, OK, OK]);
+    assert_eq!(damped(P1, &h, &d).0, OK);
 }
 
 #[test]

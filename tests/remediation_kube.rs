@@ -1,0 +1,296 @@
+//! The runbook's mitigations end to end, through the real kube client against the Kubernetes
+//! API test server and a real local HTTP service standing for rag-api: restart → rollout →
+//! the service recovers → verified → resolved; a service that does not recover → scale-up,
+//! then degraded mode, then a page, each once; a restart of the daemon mid-chain keeps the
+//! budgets; reversible actions are undone after the incident resolves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use astreinte::actuators::Actuators;
+use astreinte::config::{Config, load_dir};
+use astreinte::engine::Engine;
+use astreinte::incident::Event;
+use astreinte::journal::{ActionResult, FileStore, Journal};
+use astreinte::metrics::Metrics;
+use astreinte::probes::Prober;
+use astreinte::remediation::Remediator;
+use astreinte::status::StatusBoard;
+use serde_json::json;
+use support::http_target::HttpTarget;
+use support::kube_api::{KubeApi, Rollout, objects};
+use tokio::sync::{mpsc, watch};
+
+const NS: &str = "rag-production";
+
+fn write(dir: &Path, api: &HttpTarget) -> Arc<Config> {
+    std::fs::write(
+        dir.join("probes.toml"),
+        format!(
+            "[incidents]\ngreen_period = \"2s\"\n\n[[probe]]\nid = \"rag-api-health\"\nkind = \"http\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\ngroup = \"rag-production\"\n",
+            api.url("/switchable")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("remediations.toml"),
+        r#"
+[policy]
+mode = "enforce"
+allow = ["rag-production/*/*"]
+
+[[rule]]
+id = "api-restart"
+trigger = { probe = "rag-api-health", min_level = "P2" }
+action = { kind = "rollout_restart", namespace = "rag-production", deployment = "rag-api" }
+budget = { max = 1, per = "1h" }
+verify = { probe = "rag-api-health", within = "2s" }
+deadline = "10s"
+escalate = "api-scale-up"
+
+[[rule]]
+id = "api-scale-up"
+trigger = { probe = "rag-api-health", min_level = "P2", for = "1h" }
+action = { kind = "scale", namespace = "rag-production", deployment = "rag-api", replicas = 6, max_replicas = 6 }
+budget = { max = 1, per = "1h" }
+verify = { probe = "rag-api-health", within = "2s" }
+escalate = "degraded-mode"
+undo_on_resolve = true
+
+[[rule]]
+id = "degraded-mode"
+trigger = { group = "rag-production", min_level = "P1", for = "1h" }
+action = { kind = "configmap_patch", namespace = "rag-production", name = "rag-config", data = { READ_ONLY_MODE = "true", DISABLE_ANALYTICS = "true" } }
+budget = { max = 1, per = "1h" }
+verify = { probe = "rag-api-health", within = "2s" }
+escalate = "page"
+undo_on_resolve = true
+"#,
+    )
+    .unwrap();
+    Arc::new(load_dir(dir).unwrap())
+}
+
+async fn engine(
+    dir: &Path,
+    config: Arc<Config>,
+    kube: &KubeApi,
+) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
+    astreinte::app::install_crypto();
+    let journal = Journal::open(
+        FileStore::new(dir.join("journal.json")),
+        jiff::Timestamp::now(),
+    )
+    .await;
+    let (leader_tx, leader) = watch::channel(true);
+    std::mem::forget(leader_tx);
+    let actuators = Actuators::new()
+        .unwrap()
+        .with_kube(Some(kube.client().await));
+    let (remediator, results) = Remediator::new(actuators, Prober::new().unwrap(), leader);
+    let (tx, rx) = mpsc::channel(1000);
+    let e = Engine::new(
+        config,
+        Arc::new(Metrics::new()),
+        Arc::new(StatusBoard::default()),
+        journal,
+    )
+    .with_events(tx)
+    .with_remediation(remediator, results)
+    .without_table();
+    (e, rx)
+}
+
+/// Drives the engine like `Engine::run` for `rounds` one-second rounds.
+async fn drive(
+    e: &mut Engine<FileStore>,
+    events: &mut mpsc::Receiver<Event>,
+    rounds: usize,
+) -> Vec<Event> {
+    let prober = Prober::new().unwrap();
+    let mut seen = vec![];
+    for _ in 0..rounds {
+        let config = e.config.clone();
+        for p in config.enabled_probes() {
+            e.handle(&prober.observe(&config, p).await);
+        }
+        let now = jiff::Timestamp::now();
+        e.tick(now);
+        e.remediate(now).await;
+        let until = tokio::time::Instant::now() + Duration::from_millis(700);
+        while let Ok(Some(r)) = tokio::time::timeout_at(until, e.next_task_result()).await {
+            e.on_task_result(r, jiff::Timestamp::now());
+        }
+        e.persist().await;
+        while let Ok(ev) = events.try_recv() {
+            seen.push(ev);
+        }
+    }
+    seen
+}
+
+fn seed(kube: &KubeApi) {
+    kube.put(objects::deployment(NS, "rag-api", 3, 3));
+    kube.put(objects::configmap(
+        NS,
+        "rag-config",
+        json!({ "READ_ONLY_MODE": "false" }),
+    ));
+    kube.set_rollout(Rollout::Completes(Duration::from_millis(300)));
+}
+
+fn restarted(kube: &KubeApi) -> bool {
+    kube.get("apps/v1", "deployments", NS, "rag-api")
+        .is_some_and(|d| {
+            !d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+                .is_null()
+        })
+}
+
+#[tokio::test]
+async fn a_restart_that_fixes_rag_api_is_verified_and_the_incident_resolves() {
+    let kube = KubeApi::start().await;
+    seed(&kube);
+    let api = HttpTarget::start().await;
+    api.status.store(500, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, mut events) = engine(dir.path(), write(dir.path(), &api), &kube).await;
+    // The "service" recovers once the rollout restart happened.
+    let (kube_watch, status) = (Arc::new(kube), api.status.clone());
+    let k = kube_watch.clone();
+    let fixer = tokio::spawn(async move {
+        while !restarted(&k) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        status.store(200, Ordering::SeqCst);
+    });
+    let seen = drive(&mut e, &mut events, 12).await;
+    fixer.await.unwrap();
+    let rules: Vec<(&str, &ActionResult, Option<bool>)> = e
+        .journal
+        .doc
+        .actions
+        .iter()
+        .map(|a| (a.rule.as_str(), &a.result, a.verified))
+        .collect();
+    assert_eq!(
+        rules,
+        [("api-restart", &ActionResult::Succeeded, Some(true))]
+    );
+    assert!(
+        e.journal.doc.actions[0].detail.contains("complete"),
+        "{}",
+        e.journal.doc.actions[0].detail
+    );
+    assert!(
+        seen.iter().any(|ev| matches!(ev, Event::Resolved(_))),
+        "{seen:?}"
+    );
+    kube_watch.assert_event(
+        NS,
+        "AstreinteRolloutRestart",
+        "Deployment",
+        "rag-api",
+        "Normal",
+    );
+    let d = kube_watch
+        .get("apps/v1", "deployments", NS, "rag-api")
+        .unwrap();
+    assert_eq!(d["spec"]["replicas"], 3, "no escalation happened");
+}
+
+#[tokio::test]
+async fn a_service_that_does_not_recover_escalates_once_per_rule_then_pages() {
+    let kube = KubeApi::start().await;
+    seed(&kube);
+    let api = HttpTarget::start().await;
+    api.status.store(500, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), &api);
+    let (mut e, mut events) = engine(dir.path(), config.clone(), &kube).await;
+    let seen = drive(&mut e, &mut events, 14).await;
+    let chain: Vec<(&str, Option<bool>)> = e
+        .journal
+        .doc
+        .actions
+        .iter()
+        .map(|a| (a.rule.as_str(), a.verified))
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            ("api-restart", Some(false)),
+            ("api-scale-up", Some(false)),
+            ("degraded-mode", Some(false))
+        ],
+        "restart, then scale-up, then degraded mode, each once"
+    );
+    assert_eq!(
+        seen.iter()
+            .filter(|ev| matches!(ev, Event::Paged { .. }))
+            .count(),
+        1
+    );
+    let d = kube.get("apps/v1", "deployments", NS, "rag-api").unwrap();
+    assert_eq!(d["spec"]["replicas"], 6);
+    let cm = kube.get("v1", "configmaps", NS, "rag-config").unwrap();
+    assert_eq!(cm["data"]["READ_ONLY_MODE"], "true");
+    drop(e);
+
+    // The daemon restarts mid-incident: budgets and "already tried" come from the journal.
+    let writes_before = kube.requests().iter().filter(|r| r.verb == "patch").count();
+    let (mut e, mut events) = engine(dir.path(), config, &kube).await;
+    drive(&mut e, &mut events, 4).await;
+    let writes_after = kube.requests().iter().filter(|r| r.verb == "patch").count();
+    assert_eq!(
+        writes_before, writes_after,
+        "no action repeated after the restart"
+    );
+    assert_eq!(e.journal.doc.actions.len(), 3);
+    for d in e.decisions() {
+        assert!(
+            matches!(
+                d.decision.reason(),
+                "already_tried" | "budget_exhausted" | "cooldown"
+            ),
+            "{}",
+            d.line
+        );
+    }
+
+    // The service recovers: after the green period, scale and degraded mode are undone.
+    api.status.store(200, Ordering::SeqCst);
+    let seen = drive(&mut e, &mut events, 9).await;
+    assert!(
+        seen.iter().any(|ev| matches!(ev, Event::Resolved(_))),
+        "{:#?}",
+        e.journal.doc.incidents.open
+    );
+    let d = kube.get("apps/v1", "deployments", NS, "rag-api").unwrap();
+    assert_eq!(d["spec"]["replicas"], 3, "scale-up undone");
+    let cm = kube.get("v1", "configmaps", NS, "rag-config").unwrap();
+    assert_eq!(
+        cm["data"]["READ_ONLY_MODE"], "false",
+        "degraded mode undone"
+    );
+    assert!(
+        cm["data"]
+            .get("DISABLE_ANALYTICS")
+            .is_none_or(|v| v.is_null()),
+        "{cm}"
+    );
+    let undone: Vec<&str> = e
+        .journal
+        .doc
+        .actions
+        .iter()
+        .filter(|a| a.undone)
+        .map(|a| a.rule.as_str())
+        .collect();
+    assert_eq!(undone.len(), 2, "{undone:?}");
+}
