@@ -32,9 +32,11 @@ pub struct PatroniSpec {
     /// used by the `patroni_failover` and `patroni_reinitialize` actions only.
     #[serde(default)]
     pub auth: Option<RestAuth>,
-    /// Patroni's `ttl`: how long Patroni itself takes to elect a new leader. A
-    /// `patroni_failover` holds (`patroni_handling_it`) while there has been no leader for
-    /// less than this. Default 30 s, Patroni's default.
+    /// How long Patroni itself may take to elect a new leader: its `ttl` plus `loop_wait`
+    /// (the leader key expires up to `ttl` after its last renewal, replicas notice within a
+    /// loop). A `patroni_failover` holds (`patroni_handling_it`) while there has been no
+    /// leader for less than this. Default 30 s (Patroni's default `ttl`; add its
+    /// `loop_wait`, 10 s by default, to leave Patroni its full chance).
     #[serde(default = "default_ttl", with = "humantime_serde")]
     pub ttl: Duration,
 }
