@@ -193,3 +193,43 @@ url = "http://x"
         assert!(err.0.iter().any(|p| p.field == field), "{err}");
     }
 }
+
+#[test]
+fn patroni_actions_name_a_patroni_probe_and_its_auth_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        r#"
+[[probe]]
+id = "web"
+kind = "http"
+url = "http://127.0.0.1:1/"
+
+[[probe]]
+id = "pg"
+kind = "patroni"
+members = ["http://127.0.0.1:8008"]
+ttl = "0s"
+auth = { username = "patroni", password = { env = "A", file = "/b" } }
+"#,
+        r#"
+[[rule]]
+id = "failover"
+trigger = { probe = "web", min_level = "P2" }
+action = { kind = "patroni_failover", probe = "web" }
+"#,
+    );
+    let err = load_dir(dir.path()).unwrap_err();
+    for (item, field, words) in [
+        ("rule \"failover\"", "action.probe", "not a `patroni` probe"),
+        ("probe \"pg\"", "ttl", "greater than zero"),
+        ("probe \"pg\"", "auth.password", "exactly one"),
+    ] {
+        assert!(
+            err.0
+                .iter()
+                .any(|p| p.item == item && p.field == field && p.message.contains(words)),
+            "missing {item} {field} in:\n{err}"
+        );
+    }
+}

@@ -4,12 +4,15 @@
 
 mod http;
 pub mod kube;
+pub mod patroni;
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::ActionSpec;
+use crate::config::{ActionSpec, Config};
+use crate::policy::Hold;
+use crate::probes::Prober;
 
 /// What an action did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,6 +68,8 @@ pub struct Actuators {
     http: reqwest::Client,
     /// `None` without a cluster: Kubernetes actions are then unavailable.
     kube: Option<crate::clients::kube::Client>,
+    /// Fresh Patroni views for the Patroni actions' preconditions.
+    prober: Prober,
 }
 
 impl Actuators {
@@ -74,7 +79,13 @@ impl Actuators {
             .user_agent(concat!("astreinte/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ActionError::Unavailable(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Actuators { http, kube: None })
+        let prober = Prober::new()
+            .map_err(|e| ActionError::Unavailable(format!("cannot build the prober: {e}")))?;
+        Ok(Actuators {
+            http,
+            kube: None,
+            prober,
+        })
     }
 
     /// Kubernetes actions go through `client`.
@@ -91,10 +102,41 @@ impl Actuators {
         })
     }
 
+    /// The action's own precondition, checked right before acting on a fresh look at its
+    /// target (Patroni actions: see [`patroni::gate`]). `trigger_for`: how long the rule's
+    /// trigger has held. Other actions have none.
+    pub async fn check(
+        &self,
+        action: &ActionSpec,
+        config: &Config,
+        trigger_for: Option<Duration>,
+    ) -> Result<(), Hold> {
+        let unavailable = |e: ActionError| Hold::Unavailable {
+            detail: e.to_string(),
+        };
+        match action {
+            ActionSpec::PatroniFailover { probe } => {
+                let spec = patroni::spec(config, probe).map_err(unavailable)?;
+                let view = patroni::view(&self.prober, config, probe)
+                    .await
+                    .map_err(unavailable)?;
+                patroni::gate::failover_allowed(&view, trigger_for, spec.ttl).map(|_| ())
+            }
+            ActionSpec::PatroniReinitialize { probe } => {
+                let view = patroni::view(&self.prober, config, probe)
+                    .await
+                    .map_err(unavailable)?;
+                patroni::gate::reinitialize_target(&view).map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Runs `action` to completion or until `deadline`.
     pub async fn run(
         &self,
         action: &ActionSpec,
+        config: &Config,
         deadline: Duration,
     ) -> Result<ActionOutcome, ActionError> {
         let work = async {
@@ -111,9 +153,12 @@ impl Actuators {
                         .unwrap_or_else(|| "paged the on-call".into()),
                     undo: None,
                 }),
-                ActionSpec::PatroniFailover { .. } | ActionSpec::PatroniReinitialize { .. } => Err(
-                    ActionError::Unavailable(format!("{} needs the Patroni client", action.name())),
-                ),
+                ActionSpec::PatroniFailover { probe } => {
+                    patroni::failover(&self.http, &self.prober, config, probe).await
+                }
+                ActionSpec::PatroniReinitialize { probe } => {
+                    patroni::reinitialize(&self.http, &self.prober, config, probe).await
+                }
                 kube_action => {
                     let client = self.kube_client()?;
                     let until = tokio::time::Instant::now() + deadline;

@@ -25,7 +25,7 @@ pub use incidents::IncidentSettings;
 pub use kube::{KubeSettings, LeaseSettings};
 pub use load::{ConfigError, EMBEDDED_DIR, Source, load_dir, load_embedded, load_from_strings};
 pub use notify::{ReceiverConfig, ReceiverKind};
-pub use postgres::{PatroniMember, PatroniSpec, PostgresSpec, SqlLogin};
+pub use postgres::{PatroniMember, PatroniSpec, PostgresSpec, RestAuth, SqlLogin};
 pub use probe::{
     Damping, DiskSpec, HttpSpec, NoData, NodeSpec, ProbeConfig, ProbeSpec, PromqlSpec, RedisSpec,
     TcpSpec, WorkloadSpec,

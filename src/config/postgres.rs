@@ -28,10 +28,33 @@ pub struct PatroniSpec {
     /// died while its postgres kept accepting writes.
     #[serde(default)]
     pub sql: Option<SqlLogin>,
+    /// Basic auth of the REST API's write endpoints (Patroni's `restapi.authentication`),
+    /// used by the `patroni_failover` and `patroni_reinitialize` actions only.
+    #[serde(default)]
+    pub auth: Option<RestAuth>,
+    /// How long Patroni itself may take to elect a new leader: its `ttl` plus `loop_wait`
+    /// (the leader key expires up to `ttl` after its last renewal, replicas notice within a
+    /// loop). A `patroni_failover` holds (`patroni_handling_it`) while there has been no
+    /// leader for less than this. Default 30 s (Patroni's default `ttl`; add its
+    /// `loop_wait`, 10 s by default, to leave Patroni its full chance).
+    #[serde(default = "default_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
 }
 
 fn default_max_lag_bytes() -> u64 {
     1_048_576
+}
+
+fn default_ttl() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `auth = { username = "patroni", password = { env = "PATRONI_REST_PASSWORD" } }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestAuth {
+    pub username: String,
+    pub password: SecretRef,
 }
 
 /// One member of a Patroni cluster.

@@ -368,10 +368,15 @@ fn check_trigger(
 }
 
 fn check_action(action: &ActionSpec, config: &Config, r: &mut Report<'_>) {
-    if let Some(p) = action.referenced_probe()
-        && config.probe(p).is_none()
-    {
-        r.add("action.probe", format!("unknown probe `{p}`"));
+    if let Some(p) = action.referenced_probe() {
+        match config.probe(p) {
+            None => r.add("action.probe", format!("unknown probe `{p}`")),
+            Some(probe) if !matches!(probe.spec, crate::config::ProbeSpec::Patroni(_)) => r.add(
+                "action.probe",
+                format!("probe `{p}` is not a `patroni` probe"),
+            ),
+            Some(_) => {}
+        }
     }
     match action {
         ActionSpec::Scale {

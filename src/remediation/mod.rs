@@ -46,6 +46,8 @@ pub struct Remediator {
     pub last: BTreeMap<String, DecisionEntry>,
     partition_paged: bool,
     leader: watch::Receiver<bool>,
+    /// Since when each started record's trigger held (handed to its task).
+    trigger_since: BTreeMap<u64, jiff::Timestamp>,
 }
 
 /// What evaluation needs from the engine.
@@ -75,6 +77,7 @@ impl Remediator {
             last: BTreeMap::new(),
             partition_paged: false,
             leader,
+            trigger_since: BTreeMap::new(),
         };
         (r, rx)
     }
@@ -118,6 +121,7 @@ impl Remediator {
                 incident: incident.as_deref(),
                 precondition: Ok(()),
             };
+            let trigger_since = facts.trigger.since;
             let decision = policy::decide(cx.config, rule, &facts);
             if let Decision::Hold(Hold::PartitionSuspected { failing, total }) = &decision
                 && !self.partition_paged
@@ -149,6 +153,9 @@ impl Remediator {
                     verified: None,
                 });
                 to_start.push(id);
+                if let Some(since) = trigger_since {
+                    self.trigger_since.insert(id, since);
+                }
             }
             self.record(cx, rule, &key, decision, incident);
         }
@@ -159,7 +166,7 @@ impl Remediator {
     }
 
     /// Starts the tasks of records written by [`Remediator::evaluate`] and persisted.
-    pub fn start(&self, config: &Arc<Config>, doc: &JournalDoc, records: &[u64]) {
+    pub fn start(&mut self, config: &Arc<Config>, doc: &JournalDoc, records: &[u64]) {
         for id in records {
             let Some(rec) = doc.actions.iter().find(|a| a.id == *id) else {
                 continue;
@@ -172,6 +179,7 @@ impl Remediator {
                 rule: rule.clone(),
                 mode: policy::effective_mode(config, rule),
                 trigger_probes: trigger_of(config, rule).0,
+                trigger_since: self.trigger_since.remove(id),
                 config: config.clone(),
             };
             self.tracker.spawn(tasks::act(
@@ -186,6 +194,7 @@ impl Remediator {
     /// Drops records that could not be persisted: no action without a journal entry.
     pub fn abandon(&mut self, cx: &mut Context<'_>, records: &[u64], why: &str) {
         cx.doc.actions.retain(|a| !records.contains(&a.id));
+        self.trigger_since.retain(|id, _| !records.contains(id));
         for entry in self.last.values_mut() {
             if matches!(entry.decision, Decision::Act { .. }) {
                 entry.decision = Decision::Hold(Hold::JournalUnavailable {
@@ -243,6 +252,13 @@ impl Remediator {
                 cx.metrics.action(&rule, &action, label);
                 let text = format!("{action} (rule {rule}): {line}");
                 info!(rule = %rule, action = %action, result = label, "{text}");
+                // A `page` rule touches nothing: it pages in dry-run as well.
+                if action == "page" && result.is_ok() {
+                    cx.events.push(Event::Paged {
+                        incident: cx.doc.incidents.open.get(&key).cloned(),
+                        text: format!("rule {rule}: {line}"),
+                    });
+                }
                 cx.doc.incidents.note(&key, EntryKind::Action, text, cx.now);
                 let Some(r) = cx.config.rules.iter().find(|r| r.id == rule).cloned() else {
                     return;

@@ -48,6 +48,9 @@ pub struct Job {
     pub mode: Mode,
     /// The probes whose failure triggered the rule, re-probed just before acting.
     pub trigger_probes: Vec<String>,
+    /// Since when the trigger has held (for preconditions that wait for a system's own
+    /// recovery, like Patroni's `ttl`).
+    pub trigger_since: Option<jiff::Timestamp>,
     pub config: Arc<Config>,
 }
 
@@ -57,6 +60,7 @@ pub async fn act(job: Job, prober: Prober, actuators: Actuators, tx: mpsc::Sende
         rule,
         mode,
         trigger_probes,
+        trigger_since,
         config,
     } = job;
     let rule_id = rule.id.clone();
@@ -70,8 +74,20 @@ pub async fn act(job: Job, prober: Prober, actuators: Actuators, tx: mpsc::Sende
             .await;
         return;
     }
+    let trigger_for =
+        trigger_since.map(|since| jiff::Timestamp::now().duration_since(since).unsigned_abs());
+    if let Err(hold) = actuators.check(&rule.action, &config, trigger_for).await {
+        let _ = tx
+            .send(TaskResult::Held {
+                record,
+                rule: rule_id,
+                hold,
+            })
+            .await;
+        return;
+    }
     let result = if mode == Mode::Enforce {
-        actuators.run(&rule.action, rule.deadline()).await
+        actuators.run(&rule.action, &config, rule.deadline()).await
     } else {
         Ok(ActionOutcome {
             detail: format!("would {}", Actuators::describe(&rule.action)),

@@ -43,6 +43,17 @@ pub(super) fn check_patroni(p: &PatroniSpec, r: &mut Report<'_>) {
     if let Some(login) = &p.sql {
         check_login(login, "sql.", r);
     }
+    if let Some(auth) = &p.auth {
+        if auth.username.trim().is_empty() {
+            r.add("auth.username", "must not be empty");
+        }
+        if let Some(problem) = auth.password.shape_problem() {
+            r.add("auth.password", problem);
+        }
+    }
+    if p.ttl.is_zero() {
+        r.add("ttl", "must be greater than zero");
+    }
 }
 
 pub(super) fn check_postgres(p: &PostgresSpec, r: &mut Report<'_>) {
@@ -87,7 +98,9 @@ fn check_login(login: &SqlLogin, prefix: &str, r: &mut Report<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{PatroniMember, Problem};
+    use std::time::Duration;
+
+    use crate::config::{PatroniMember, Problem, RestAuth, SecretRef};
 
     fn report(f: impl FnOnce(&mut Report<'_>)) -> Vec<Problem> {
         let mut problems = Vec::new();
@@ -123,6 +136,14 @@ mod tests {
                 dbname: "postgres".into(),
                 password: None,
             }),
+            auth: Some(RestAuth {
+                username: " ".into(),
+                password: SecretRef {
+                    env: None,
+                    file: None,
+                },
+            }),
+            ttl: Duration::ZERO,
         };
         let fields: Vec<String> = report(|r| check_patroni(&spec, r))
             .into_iter()
@@ -136,7 +157,10 @@ mod tests {
                 "members[2].url",
                 "members[2].name",
                 "cluster",
-                "sql.user"
+                "sql.user",
+                "auth.username",
+                "auth.password",
+                "ttl"
             ]
         );
     }
@@ -148,6 +172,8 @@ mod tests {
             max_lag_bytes: 1,
             cluster: None,
             sql: None,
+            auth: None,
+            ttl: Duration::from_secs(30),
         };
         assert_eq!(report(|r| check_patroni(&spec, r))[0].field, "members");
     }
