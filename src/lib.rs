@@ -44,6 +44,7 @@
 //! | [`check`] | `astreinte check`: every probe once, as a table |
 //! | [`level`] | the P1–P4 incident levels |
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
+//! | [`demo`] | `astreinte demo`: the local stack, its configuration, the daemon on it, faults |
 //! | [`shutdown`], [`telemetry`] | signals; logs |
 
 pub mod actuators;
@@ -52,6 +53,7 @@ pub mod check;
 pub mod client;
 pub mod clients;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod incident;
 pub mod journal;
