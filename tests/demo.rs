@@ -1,0 +1,248 @@
+//! `astreinte demo` end to end, as a process: the real stack comes up and every probe of it is
+//! healthy; `demo fault break-api` opens a P1 incident that the enforced rule repairs
+//! (decision, action, verification on the timeline); `demo fault heal`; SIGINT stops the demo
+//! with exit 0, and not one process it started (etcd, Patroni, PostgreSQL, Redis) is left.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use astreinte::testbed::procfs::{self, ProcInfo};
+use astreinte::testbed::{Proc, free_port, wait_for};
+use rustix::process::Signal;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_astreinte");
+
+fn client() -> reqwest::Client {
+    astreinte::app::install_crypto();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap()
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
+    http.get(url).send().await.ok()?.json().await.ok()
+}
+
+/// The demo's output so far, to explain a failure.
+fn logs(dir: &Path) -> String {
+    let out = std::fs::read_to_string(dir.join("demo.out")).unwrap_or_default();
+    let err = std::fs::read_to_string(dir.join("demo.err")).unwrap_or_default();
+    let tail: Vec<&str> = err.lines().rev().take(40).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    format!(
+        "--- stdout ---\n{out}\n--- stderr (end) ---\n{}",
+        tail.join("\n")
+    )
+}
+
+/// The demo process, every process below it, and every process whose command line names
+/// the demo directory (a postmaster started by Patroni in a session of its own), with their
+/// descendants.
+fn started_by(demo: u32, dir: &str) -> Vec<ProcInfo> {
+    let all = procfs::processes();
+    let mut set: BTreeSet<u32> = all
+        .iter()
+        .filter(|p| p.pid == demo || p.cmdline.contains(dir))
+        .map(|p| p.pid)
+        .collect();
+    loop {
+        let before = set.len();
+        for p in &all {
+            if set.contains(&p.ppid) {
+                set.insert(p.pid);
+            }
+        }
+        if set.len() == before {
+            break;
+        }
+    }
+    all.into_iter()
+        .filter(|p| set.contains(&p.pid) && p.pid != demo)
+        .collect()
+}
+
+async fn fault(dir: &Path, name: &str) -> String {
+    let out = tokio::process::Command::new(BIN)
+        .args(["demo", "fault", name, "--dir"])
+        .arg(dir)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "demo fault {name}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The `rag-api` incident whose timeline shows the enforced rule acting and verifying.
+fn repaired(incidents: &Value) -> Option<Value> {
+    let all = incidents["open"]
+        .as_array()?
+        .iter()
+        .chain(incidents["recent"].as_array()?.iter());
+    all.filter(|i| i["key"] == "rag-api" && i["reason"] == "bad_status")
+        .find(|i| {
+            let timeline = i["timeline"].as_array().cloned().unwrap_or_default();
+            let has = |kind: &str, text: &str| {
+                timeline
+                    .iter()
+                    .any(|e| e["kind"] == kind && e["text"].as_str().unwrap_or("").contains(text))
+            };
+            has("decision", "act: http (rule api-restart)")
+                && has("action", "/admin/restart: HTTP 200")
+                && has("verification", "ok")
+        })
+        .cloned()
+}
+
+#[tokio::test]
+async fn the_demo_runs_a_real_stack_repairs_the_api_and_leaves_nothing_behind() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("demo");
+    let port = free_port().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["demo", "--port", &port.to_string(), "--dir"])
+        .arg(&dir)
+        .env("RUST_LOG", "info")
+        .env_remove("ASTREINTE_CONFIG");
+    let mut demo = Proc::spawn_with_stdout(
+        "astreinte demo",
+        cmd,
+        &work.path().join("demo.out"),
+        &work.path().join("demo.err"),
+    )
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = client();
+
+    // Every probe of the stack healthy (the root disk of a build machine may be full-ish: it
+    // only has to be probed).
+    let healthy = wait_for("every demo probe healthy", Duration::from_secs(120), || {
+        let (http, url) = (http.clone(), format!("{base}/status"));
+        async move {
+            let status = get_json(&http, &url).await?;
+            let probes = status["probes"].as_array()?.clone();
+            let ids: BTreeSet<&str> = probes.iter().filter_map(|p| p["probe"].as_str()).collect();
+            let expected = [
+                "rag-api-health",
+                "pg-cluster",
+                "pg-first-leader",
+                "redis",
+                "redis-master-port",
+                "root-disk",
+            ];
+            let all_there = expected.iter().all(|e| ids.contains(e));
+            let green = probes
+                .iter()
+                .filter(|p| p["probe"] != "root-disk")
+                .all(|p| p["outcome"] == "healthy");
+            let disk_seen = probes
+                .iter()
+                .any(|p| p["probe"] == "root-disk" && p["outcome"] != "unknown");
+            (all_there && green && disk_seen).then_some(probes)
+        }
+    })
+    .await;
+    if let Err(e) = healthy {
+        panic!("{e}\n{}", logs(work.path()));
+    }
+    let control: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("control.json")).unwrap()).unwrap();
+    assert_eq!(control["pid"], demo.pid());
+    assert_eq!(control["daemon"], base);
+
+    let dir_text = dir.canonicalize().unwrap().display().to_string();
+    let started = started_by(demo.pid(), &dir_text);
+    for binary in [
+        "/usr/bin/etcd",
+        "patroni",
+        "postgresql/15/bin/postgres",
+        "redis-server",
+    ] {
+        assert!(
+            started.iter().any(|p| p.cmdline.contains(binary)),
+            "no {binary} among the demo's processes: {started:#?}"
+        );
+    }
+
+    // break-api: P1, the enforced rule restarts the service, and verifies it.
+    let said = fault(&dir, "break-api").await;
+    assert!(
+        said.contains("500") && said.contains("api-restart"),
+        "{said}"
+    );
+    let repaired = wait_for(
+        "api-restart acted and verified",
+        Duration::from_secs(60),
+        || {
+            let (http, url) = (http.clone(), format!("{base}/incidents"));
+            async move { repaired(&get_json(&http, &url).await?) }
+        },
+    )
+    .await;
+    let incident = match repaired {
+        Ok(i) => i,
+        Err(e) => panic!(
+            "{e}\nincidents: {:#}\n{}",
+            get_json(&http, &format!("{base}/incidents"))
+                .await
+                .unwrap_or_default(),
+            logs(work.path())
+        ),
+    };
+    assert_eq!(incident["peak"], "P1", "{incident:#}");
+    let decisions = get_json(&http, &format!("{base}/decisions")).await.unwrap();
+    let rules: Vec<&str> = decisions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["rule"].as_str())
+        .collect();
+    for rule in ["api-restart", "api-scale-up", "pg-failover", "redis-page"] {
+        assert!(rules.contains(&rule), "{rule} missing from {decisions:#}");
+    }
+    let restart = decisions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["rule"] == "api-restart")
+        .unwrap();
+    assert_eq!(restart["incident"], incident["id"], "{restart:#}");
+
+    let said = fault(&dir, "heal").await;
+    assert!(said.starts_with("healed"), "{said}");
+
+    // SIGINT: exit 0 within a bound, and nothing left behind.
+    demo.signal(Signal::INT);
+    let code = wait_for("the demo to exit", Duration::from_secs(40), || {
+        let code = demo.try_exit_code();
+        async move { code }
+    })
+    .await;
+    let code = match code {
+        Ok(c) => c,
+        Err(e) => panic!("{e}\n{}", logs(work.path())),
+    };
+    assert_eq!(code, Some(0), "{}", logs(work.path()));
+    let left = procfs::still_running(&started);
+    assert!(
+        left.is_empty(),
+        "still running after the demo stopped: {left:#?}"
+    );
+    let mentioning = procfs::processes_mentioning(&dir_text);
+    assert!(mentioning.is_empty(), "{mentioning:#?}");
+    assert!(!dir.join("control.json").exists(), "control.json is left");
+    let out = std::fs::read_to_string(work.path().join("demo.out")).unwrap();
+    assert!(
+        out.contains("stopped etcd, Patroni, PostgreSQL and Redis"),
+        "{out}"
+    );
+}
