@@ -246,3 +246,67 @@ async fn the_demo_runs_a_real_stack_repairs_the_api_and_leaves_nothing_behind() 
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_signal_halfway_through_the_start_stops_what_was_started() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("demo");
+    let port = free_port().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["demo", "--port", &port.to_string(), "--dir"])
+        .arg(&dir)
+        .env_remove("ASTREINTE_CONFIG");
+    let mut demo = Proc::spawn_with_stdout(
+        "astreinte demo",
+        cmd,
+        &work.path().join("demo.out"),
+        &work.path().join("demo.err"),
+    )
+    .unwrap();
+    // Halfway: Redis and etcd run, a Patroni member is starting, the daemon is not up yet.
+    let dir_text = wait_for("the demo directory", Duration::from_secs(10), || {
+        let d = dir.canonicalize().ok();
+        async move { d }
+    })
+    .await
+    .unwrap()
+    .display()
+    .to_string();
+    let demo_pid = demo.pid();
+    let started = wait_for("a Patroni member starting", Duration::from_secs(60), || {
+        let started = started_by(demo_pid, &dir_text);
+        let patroni = started.iter().any(|p| p.cmdline.contains("bin/patroni"));
+        async move { patroni.then_some(started) }
+    })
+    .await;
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => panic!("{e}\n{}", logs(work.path())),
+    };
+    assert!(
+        started.iter().any(|p| p.cmdline.contains("redis-server")),
+        "{started:#?}"
+    );
+    assert!(
+        !dir.join("control.json").exists(),
+        "the demo was already up"
+    );
+
+    demo.signal(Signal::INT);
+    let code = wait_for("the demo to exit", Duration::from_secs(30), || {
+        let code = demo.try_exit_code();
+        async move { code }
+    })
+    .await;
+    let code = match code {
+        Ok(c) => c,
+        Err(e) => panic!("{e}\n{}", logs(work.path())),
+    };
+    assert_eq!(code, Some(1), "{}", logs(work.path()));
+    let err = std::fs::read_to_string(work.path().join("demo.err")).unwrap();
+    assert!(err.contains("stopped by a signal while starting"), "{err}");
+    let left = procfs::still_running(&started);
+    assert!(left.is_empty(), "still running: {left:#?}");
+    let mentioning = procfs::processes_mentioning(&dir_text);
+    assert!(mentioning.is_empty(), "{mentioning:#?}");
+}
