@@ -1,7 +1,9 @@
 //! `astreinte demo` end to end, as a process: the real stack comes up and every probe of it is
 //! healthy; `demo fault break-api` opens a P1 incident that the enforced rule repairs
-//! (decision, action, verification on the timeline); `demo fault heal`; SIGINT stops the demo
-//! with exit 0, and not one process it started (etcd, Patroni, PostgreSQL, Redis) is left.
+//! (decision, action, verification on the timeline); `kill-leader` shows no leader, then a new
+//! one; `redis-replica-down` and `slow-api` degrade their probes; `heal` turns everything green;
+//! SIGINT stops the demo with exit 0, and not one process it started (etcd, Patroni,
+//! PostgreSQL, Redis) is left. A signal halfway through the start stops what was started.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -40,14 +42,18 @@ fn logs(dir: &Path) -> String {
     )
 }
 
-/// The demo process, every process below it, and every process whose command line names
-/// the demo directory (a postmaster started by Patroni in a session of its own), with their
-/// descendants.
+/// The demo process, every process below it, and every process whose command line or
+/// working directory names the demo directory (a postmaster started by Patroni in a session
+/// of its own, a Redis server), with their descendants.
 fn started_by(demo: u32, dir: &str) -> Vec<ProcInfo> {
     let all = procfs::processes();
+    let cwd_inside = |pid: u32| {
+        std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .is_ok_and(|cwd| cwd.to_string_lossy().starts_with(dir))
+    };
     let mut set: BTreeSet<u32> = all
         .iter()
-        .filter(|p| p.pid == demo || p.cmdline.contains(dir))
+        .filter(|p| p.pid == demo || p.cmdline.contains(dir) || cwd_inside(p.pid))
         .map(|p| p.pid)
         .collect();
     loop {
@@ -64,6 +70,84 @@ fn started_by(demo: u32, dir: &str) -> Vec<ProcInfo> {
     all.into_iter()
         .filter(|p| set.contains(&p.pid) && p.pid != demo)
         .collect()
+}
+
+/// Every probe healthy, but the root disk of a build machine, which only has to be probed.
+fn all_green(probes: &[Value]) -> bool {
+    let green = probes
+        .iter()
+        .filter(|p| p["probe"] != "root-disk")
+        .all(|p| p["outcome"] == "healthy");
+    let disk_seen = probes
+        .iter()
+        .any(|p| p["probe"] == "root-disk" && p["outcome"] != "unknown");
+    green && disk_seen
+}
+
+/// Waits (60 s) until `check` accepts the `/status` entry of `probe`.
+async fn wait_probe<T>(
+    http: &reqwest::Client,
+    base: &str,
+    probe: &str,
+    what: &str,
+    check: impl Fn(&Value) -> Option<T>,
+) -> T {
+    let url = format!("{base}/status");
+    let check = &check;
+    let found = wait_for(what, Duration::from_secs(60), || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let status = get_json(&http, &url).await?;
+            let entry = status["probes"]
+                .as_array()?
+                .iter()
+                .find(|p| p["probe"] == probe)?
+                .clone();
+            check(&entry)
+        }
+    })
+    .await;
+    match found {
+        Ok(v) => v,
+        Err(e) => panic!(
+            "{probe}: {e}
+status: {:#}",
+            get_json(http, &url).await.unwrap_or_default()
+        ),
+    }
+}
+
+/// The demo process. Dropped while it runs (a failed assertion), it gets SIGINT first, so
+/// that it stops its stack; SIGKILL (by `Proc`) only if it does not exit within 30 s.
+struct Demo(Proc);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if self.0.is_running() {
+            self.0.signal(Signal::INT);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while self.0.is_running() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn start_demo(work: &Path, dir: &Path, port: u16) -> Demo {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["demo", "--port", &port.to_string(), "--dir"])
+        .arg(dir)
+        .env("RUST_LOG", "info")
+        .env_remove("ASTREINTE_CONFIG");
+    Demo(
+        Proc::spawn_with_stdout(
+            "astreinte demo",
+            cmd,
+            &work.join("demo.out"),
+            &work.join("demo.err"),
+        )
+        .unwrap(),
+    )
 }
 
 async fn fault(dir: &Path, name: &str) -> String {
@@ -108,18 +192,8 @@ async fn the_demo_runs_a_real_stack_repairs_the_api_and_leaves_nothing_behind() 
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("demo");
     let port = free_port().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["demo", "--port", &port.to_string(), "--dir"])
-        .arg(&dir)
-        .env("RUST_LOG", "info")
-        .env_remove("ASTREINTE_CONFIG");
-    let mut demo = Proc::spawn_with_stdout(
-        "astreinte demo",
-        cmd,
-        &work.path().join("demo.out"),
-        &work.path().join("demo.err"),
-    )
-    .unwrap();
+    let mut guard = start_demo(work.path(), &dir, port);
+    let demo = &mut guard.0;
     let base = format!("http://127.0.0.1:{port}");
     let http = client();
 
@@ -140,14 +214,7 @@ async fn the_demo_runs_a_real_stack_repairs_the_api_and_leaves_nothing_behind() 
                 "root-disk",
             ];
             let all_there = expected.iter().all(|e| ids.contains(e));
-            let green = probes
-                .iter()
-                .filter(|p| p["probe"] != "root-disk")
-                .all(|p| p["outcome"] == "healthy");
-            let disk_seen = probes
-                .iter()
-                .any(|p| p["probe"] == "root-disk" && p["outcome"] != "unknown");
-            (all_there && green && disk_seen).then_some(probes)
+            (all_there && all_green(&probes)).then_some(probes)
         }
     })
     .await;
@@ -217,8 +284,85 @@ async fn the_demo_runs_a_real_stack_repairs_the_api_and_leaves_nothing_behind() 
         .unwrap();
     assert_eq!(restart["incident"], incident["id"], "{restart:#}");
 
+    // kill-leader: no leader (P2 on `postgres`), then Patroni elects another one by itself.
+    let said = fault(&dir, "kill-leader").await;
+    let old_leader = said
+        .strip_prefix("crashed the Patroni leader ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{said}"))
+        .to_owned();
+    wait_probe(&http, &base, "pg-cluster", "no_leader", |p| {
+        (p["reason"] == "no_leader").then_some(())
+    })
+    .await;
+    let new_leader = wait_probe(&http, &base, "pg-cluster", "a new Patroni leader", |p| {
+        let detail = p["detail"].as_str()?;
+        let leader = detail
+            .strip_prefix("leader ")?
+            .split(';')
+            .next()?
+            .to_owned();
+        (leader != old_leader).then_some(leader)
+    })
+    .await;
+    assert_ne!(new_leader, old_leader);
+    let postgres = wait_for("a P2 incident on postgres", Duration::from_secs(30), || {
+        let (http, url) = (http.clone(), format!("{base}/incidents"));
+        async move {
+            let all = get_json(&http, &url).await?;
+            all["open"]
+                .as_array()?
+                .iter()
+                .chain(all["recent"].as_array()?.iter())
+                .find(|i| i["key"] == "postgres" && i["peak"] == "P2")
+                .cloned()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(postgres["level"], "P2", "{postgres:#}");
+
+    // redis-replica-down and slow-api: degraded, each with its reason.
+    fault(&dir, "redis-replica-down").await;
+    wait_probe(&http, &base, "redis", "master_link_down", |p| {
+        (p["reason"] == "master_link_down").then_some(())
+    })
+    .await;
+    fault(&dir, "slow-api").await;
+    wait_probe(&http, &base, "rag-api-health", "slow", |p| {
+        (p["outcome"] == "degraded" && p["reason"] == "slow").then_some(())
+    })
+    .await;
+
+    // heal: the crashed member rejoins, every probe is green again.
     let said = fault(&dir, "heal").await;
     assert!(said.starts_with("healed"), "{said}");
+    let green =
+        wait_for(
+            "every probe green after heal",
+            Duration::from_secs(90),
+            || {
+                let (http, url) = (http.clone(), format!("{base}/status"));
+                async move {
+                    all_green(get_json(&http, &url).await?["probes"].as_array()?).then_some(())
+                }
+            },
+        )
+        .await;
+    if let Err(e) = green {
+        panic!(
+            "{e}
+status: {:#}
+{}",
+            get_json(&http, &format!("{base}/status"))
+                .await
+                .unwrap_or_default(),
+            logs(work.path())
+        );
+    }
+    // The restarted member's processes count as started by the demo too.
+    let mut started = started;
+    started.extend(started_by(demo.pid(), &dir_text));
 
     // SIGINT: exit 0 within a bound, and nothing left behind.
     demo.signal(Signal::INT);
@@ -237,8 +381,9 @@ async fn the_demo_runs_a_real_stack_repairs_the_api_and_leaves_nothing_behind() 
         left.is_empty(),
         "still running after the demo stopped: {left:#?}"
     );
-    let mentioning = procfs::processes_mentioning(&dir_text);
-    assert!(mentioning.is_empty(), "{mentioning:#?}");
+    // Nor anything else that names the directory or works in it.
+    let inside = started_by(0, &dir_text);
+    assert!(inside.is_empty(), "{inside:#?}");
     assert!(!dir.join("control.json").exists(), "control.json is left");
     let out = std::fs::read_to_string(work.path().join("demo.out")).unwrap();
     assert!(
@@ -252,17 +397,8 @@ async fn a_signal_halfway_through_the_start_stops_what_was_started() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("demo");
     let port = free_port().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["demo", "--port", &port.to_string(), "--dir"])
-        .arg(&dir)
-        .env_remove("ASTREINTE_CONFIG");
-    let mut demo = Proc::spawn_with_stdout(
-        "astreinte demo",
-        cmd,
-        &work.path().join("demo.out"),
-        &work.path().join("demo.err"),
-    )
-    .unwrap();
+    let mut guard = start_demo(work.path(), &dir, port);
+    let demo = &mut guard.0;
     // Halfway: Redis and etcd run, a Patroni member is starting, the daemon is not up yet.
     let dir_text = wait_for("the demo directory", Duration::from_secs(10), || {
         let d = dir.canonicalize().ok();
@@ -307,6 +443,7 @@ async fn a_signal_halfway_through_the_start_stops_what_was_started() {
     assert!(err.contains("stopped by a signal while starting"), "{err}");
     let left = procfs::still_running(&started);
     assert!(left.is_empty(), "still running: {left:#?}");
-    let mentioning = procfs::processes_mentioning(&dir_text);
-    assert!(mentioning.is_empty(), "{mentioning:#?}");
+    // Nor anything else that names the directory or works in it.
+    let inside = started_by(0, &dir_text);
+    assert!(inside.is_empty(), "{inside:#?}");
 }
