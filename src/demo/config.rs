@@ -210,3 +210,85 @@ deadline = "5s"
         admin_token = admin_token.display(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Mode, ProbeSpec, load_dir};
+    use crate::policy::effective_mode;
+
+    fn endpoints() -> Endpoints {
+        Endpoints {
+            listen: SocketAddr::from(([127, 0, 0, 1], 19464)),
+            service: "http://127.0.0.1:20001".into(),
+            members: (1..=3)
+                .map(|i| {
+                    (
+                        format!("pg{i}"),
+                        format!("http://127.0.0.1:2100{i}"),
+                        22000 + i,
+                    )
+                })
+                .collect(),
+            leader_pg_port: 22001,
+            redis_master: "127.0.0.1:23001".into(),
+            redis_replica: "127.0.0.1:23002".into(),
+            pg_password: "pg-secret-value".into(),
+            admin_token: "admin-secret-value".into(),
+        }
+    }
+
+    #[test]
+    fn the_written_configuration_loads_with_one_enforced_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &endpoints()).unwrap();
+        let config = load_dir(dir.path()).unwrap();
+        let ids: Vec<&str> = config.probes.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "rag-api-health",
+                "pg-cluster",
+                "pg-first-leader",
+                "redis",
+                "redis-master-port",
+                "root-disk"
+            ]
+        );
+        let Some(ProbeSpec::Patroni(patroni)) = config.probe("pg-cluster").map(|p| &p.spec) else {
+            panic!("no patroni probe")
+        };
+        assert_eq!(patroni.members.len(), 3);
+        assert_eq!(config.incidents.green_period.as_secs(), 30);
+        assert_eq!(config.server.listen.port(), 19464);
+        assert!(config.journal.path.starts_with(dir.path()));
+        let modes: Vec<(&str, Mode)> = config
+            .rules
+            .iter()
+            .map(|r| (r.id.as_str(), effective_mode(&config, r)))
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                ("api-restart", Mode::Enforce),
+                ("api-scale-up", Mode::DryRun),
+                ("pg-failover", Mode::DryRun),
+                ("redis-page", Mode::DryRun),
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_the_config_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &endpoints()).unwrap();
+        for file in [crate::config::PROBES_FILE, crate::config::REMEDIATIONS_FILE] {
+            let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+            assert!(!text.contains("secret-value"), "{file}");
+        }
+        let secret = dir.path().join("secrets/pg-password");
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(secret).unwrap(), "pg-secret-value");
+    }
+}

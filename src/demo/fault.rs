@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
+use tokio::sync::{MappedMutexGuard, MutexGuard};
 
 use super::control::{ControlFile, Running};
 use super::service::{Health, SLOW_LATENCY};
+use super::stack::Stack;
 use super::{Error, Result};
 
 /// How long after `kill-leader` the crashed node "reboots" and its member rejoins.
@@ -56,7 +58,7 @@ pub async fn apply(running: &Arc<Running>, fault: Fault) -> Result<String> {
             ))
         }
         Fault::RedisReplicaDown => {
-            let port = with_stack(running, |s| Box::pin(s.break_replica())).await?;
+            let port = stack(running).await?.break_replica().await?;
             Ok(format!(
                 "pointed the Redis replica at a dead port (REPLICAOF 127.0.0.1 {port}).\n\
                  expect: redis degraded (master_link_down) → a P3 incident on `redis`; the dry-run \
@@ -65,7 +67,7 @@ pub async fn apply(running: &Arc<Running>, fault: Fault) -> Result<String> {
             ))
         }
         Fault::KillLeader => {
-            let leader = with_stack(running, |s| Box::pin(s.kill_leader())).await?;
+            let leader = stack(running).await?.kill_leader().await?;
             spawn_reboot(running.clone(), leader.clone());
             Ok(format!(
                 "crashed the Patroni leader {leader} (Patroni and PostgreSQL SIGKILLed, like a \
@@ -79,14 +81,13 @@ pub async fn apply(running: &Arc<Running>, fault: Fault) -> Result<String> {
         }
         Fault::Heal => {
             running.service.set(Health::Healthy);
-            let (restarted, replica) = with_stack(running, |s| {
-                Box::pin(async move {
-                    let restarted = s.restart_stopped_members()?;
-                    let replica = s.restore_replica().await?;
-                    Ok((restarted, replica))
-                })
-            })
-            .await?;
+            let (restarted, replica) = {
+                let mut stack = stack(running).await?;
+                (
+                    stack.restart_stopped_members()?,
+                    stack.restore_replica().await?,
+                )
+            };
             let members = if restarted.is_empty() {
                 "every Patroni member runs".to_owned()
             } else {
@@ -106,19 +107,11 @@ pub async fn apply(running: &Arc<Running>, fault: Fault) -> Result<String> {
     }
 }
 
-type StackFuture<'a, T> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;
-
-/// Runs `f` on the stack, unless the demo is stopping.
-async fn with_stack<T>(
-    running: &Running,
-    f: impl for<'a> FnOnce(&'a mut super::stack::Stack) -> StackFuture<'a, T>,
-) -> Result<T> {
-    let mut guard = running.stack.lock().await;
-    let stack = guard
-        .as_mut()
-        .ok_or_else(|| Error::Other("the demo is stopping".into()))?;
-    f(stack).await
+/// The stack, locked, unless the demo is stopping.
+async fn stack(running: &Running) -> Result<MappedMutexGuard<'_, Stack>> {
+    let guard = running.stack.lock().await;
+    MutexGuard::try_map(guard, Option::as_mut)
+        .map_err(|_| Error::Other("the demo is stopping".into()))
 }
 
 /// The crashed node "reboots" after [`REBOOT_AFTER`]: its Patroni starts again and rejoins.
@@ -128,10 +121,10 @@ fn spawn_reboot(running: Arc<Running>, name: String) {
             _ = running.cancel.cancelled() => return,
             _ = tokio::time::sleep(REBOOT_AFTER) => {}
         }
-        let restarted = with_stack(&running, |s| {
-            Box::pin(async move { s.restart_stopped_members() })
-        })
-        .await;
+        let restarted = match stack(&running).await {
+            Ok(mut s) => s.restart_stopped_members(),
+            Err(e) => Err(e),
+        };
         match restarted {
             Ok(names) if !names.is_empty() => {
                 tracing::info!(member = %name, "demo: the crashed node rebooted, its Patroni rejoins");
@@ -175,5 +168,35 @@ pub async fn send(dir: Option<&Path>, fault: Fault) -> Result<String> {
         Ok(text)
     } else {
         Err(Error::Other(format!("{name}: {}", text.trim_end())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_has_the_name_the_readme_uses() {
+        let names: Vec<String> = Fault::value_variants()
+            .iter()
+            .filter_map(|f| f.to_possible_value().map(|v| v.get_name().to_owned()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "kill-leader",
+                "break-api",
+                "redis-replica-down",
+                "slow-api",
+                "heal"
+            ]
+        );
+        let readme = include_str!("../../README.md");
+        for name in &names {
+            assert!(
+                readme.contains(&format!("scripts/demo fault {name}")),
+                "{name}"
+            );
+        }
     }
 }

@@ -125,3 +125,41 @@ async fn restart(State(s): State<Arc<ServiceState>>, headers: HeaderMap) -> Stat
     tracing::info!("demo service restarted through /admin/restart");
     StatusCode::OK
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn health_follows_the_state_and_only_the_token_restarts() {
+        crate::app::install_crypto();
+        let cancel = CancellationToken::new();
+        let service = Service::start("t0ken".into(), cancel.clone())
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let health = || http.get(service.url("/health")).send();
+        assert_eq!(health().await.unwrap().status(), 200);
+        service.state.set(Health::Broken);
+        assert_eq!(health().await.unwrap().status(), 500);
+        let restart = service.url("/admin/restart");
+        let denied = http
+            .post(&restart)
+            .bearer_auth("nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 401);
+        assert_eq!(service.state.health(), Health::Broken);
+        let ok = http
+            .post(&restart)
+            .bearer_auth("t0ken")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        assert_eq!(service.state.restarts(), 1);
+        assert_eq!(health().await.unwrap().status(), 200);
+        cancel.cancel();
+    }
+}
