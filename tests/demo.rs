@@ -3,7 +3,8 @@
 //! (decision, action, verification on the timeline); `kill-leader` shows no leader, then a new
 //! one; `redis-replica-down` and `slow-api` degrade their probes; `heal` turns everything green;
 //! SIGINT stops the demo with exit 0, and not one process it started (etcd, Patroni,
-//! PostgreSQL, Redis) is left. A signal halfway through the start stops what was started.
+//! PostgreSQL, Redis) is left. A signal halfway through the start, or a daemon that cannot
+//! listen, stops what was started.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -299,4 +300,39 @@ async fn a_signal_halfway_through_the_start_stops_what_was_started() {
     // Nor anything else that names the directory or works in it.
     let inside = started_by(0, &dir_text);
     assert!(inside.is_empty(), "{inside:#?}");
+}
+
+#[tokio::test]
+async fn a_daemon_that_cannot_listen_stops_the_stack_it_runs_on() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("demo");
+    // The port is taken: the stack starts, then the daemon fails to listen.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut guard = start_demo(work.path(), &dir, port);
+    let demo = &mut guard.0;
+    let code = wait_for("the demo to fail", Duration::from_secs(120), || {
+        let code = demo.try_exit_code();
+        async move { code }
+    })
+    .await;
+    let code = match code {
+        Ok(c) => c,
+        Err(e) => panic!("{e}\n{}", logs(work.path())),
+    };
+    assert_eq!(code, Some(1), "{}", logs(work.path()));
+    let out = std::fs::read_to_string(work.path().join("demo.out")).unwrap();
+    assert!(
+        out.contains("astreinte demo is running"),
+        "the stack never came up: {out}"
+    );
+    let err = std::fs::read_to_string(work.path().join("demo.err")).unwrap();
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    let dir_text = dir.canonicalize().unwrap().display().to_string();
+    let inside = started_by(0, &dir_text);
+    assert!(inside.is_empty(), "left running: {inside:#?}");
+    drop(taken);
 }
