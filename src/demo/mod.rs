@@ -41,6 +41,8 @@ use stack::Stack;
 pub const DEFAULT_PORT: u16 = 9464;
 /// How long the daemon may take to stop after the signal before the stack is stopped anyway.
 const DAEMON_STOP: Duration = Duration::from_secs(30);
+/// The daemon sees the same signal and stops within this, unless it came too early for it.
+const SIGNAL_SEEN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -211,7 +213,8 @@ async fn serve(
     outcome
 }
 
-/// The daemon in-process, until the signal (which it sees too); bounded after the signal.
+/// The daemon in-process, until the signal (which it sees too: both handlers get it);
+/// bounded after the signal.
 async fn run_daemon(config: crate::config::Config, cancel: &CancellationToken) -> Result<()> {
     if cancel.is_cancelled() {
         return Ok(());
@@ -220,9 +223,15 @@ async fn run_daemon(config: crate::config::Config, cancel: &CancellationToken) -
     tokio::pin!(daemon);
     let result = tokio::select! {
         r = &mut daemon => r,
-        _ = cancel.cancelled() => match tokio::time::timeout(DAEMON_STOP, &mut daemon).await {
+        _ = cancel.cancelled() => match tokio::time::timeout(SIGNAL_SEEN, &mut daemon).await {
             Ok(r) => r,
-            Err(_) => Ok(()),
+            Err(_) => {
+                // The signal came before the daemon listened for it: tell it again (the
+                // handlers stay installed, so this does not kill the process).
+                let me = rustix::process::getpid();
+                let _ = rustix::process::kill_process(me, rustix::process::Signal::TERM);
+                tokio::time::timeout(DAEMON_STOP, &mut daemon).await.unwrap_or(Ok(()))
+            }
         },
     };
     result.map_err(|e| Error::Daemon(format!("{e:#}")))
