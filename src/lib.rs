@@ -60,6 +60,7 @@
 //! | [`level`] | the P1–P4 incident levels |
 //! | [`when`] | times for people: policy time zone, "3 min ago" |
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
+//! | [`demo`] | `astreinte demo`: the local stack, its configuration, the daemon on it, faults |
 //! | [`shutdown`], [`telemetry`] | signals; logs |
 
 pub mod actuators;
@@ -68,6 +69,7 @@ pub mod check;
 pub mod client;
 pub mod clients;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod incident;
 pub mod journal;

@@ -1,5 +1,5 @@
-//! The `astreinte` command line: `run`, `check`, `validate`, and `incidents` / `explain`, which
-//! read a running daemon.
+//! The `astreinte` command line: `run`, `check`, `validate`, `incidents` / `explain`, which
+//! read a running daemon, and `demo`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +70,9 @@ enum Command {
         #[command(flatten)]
         daemon: DaemonArgs,
     },
+    /// Start a real local stack (Patroni + PostgreSQL, Redis, an HTTP service) and watch
+    /// astreinte probe it; `demo fault <name>` breaks something from a second terminal.
+    Demo(astreinte::demo::DemoArgs),
 }
 
 /// Where the running daemon is, and how to print what it says.
@@ -162,6 +165,7 @@ fn main() -> ExitCode {
                 daemon.query(&config, &request).await
             }
             Command::Explain { daemon } => daemon.query(&config, &Request::Explain).await,
+            Command::Demo(args) => astreinte::demo::main(args).await.map_err(Into::into),
         }
     });
     match result {

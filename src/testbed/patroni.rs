@@ -28,12 +28,18 @@ impl PatroniCluster {
     /// Starts etcd and one Patroni member per name, and waits (60 s) until one leader runs
     /// and every replica streams from it.
     pub async fn start(names: &[&str]) -> Result<PatroniCluster> {
+        Self::start_in(&std::env::temp_dir(), names).await
+    }
+
+    /// Like [`Self::start`], with the cluster's directory created inside `parent` (the demo
+    /// keeps everything it starts under one directory).
+    pub async fn start_in(parent: &Path, names: &[&str]) -> Result<PatroniCluster> {
         require(PATRONI, "patroni")?;
         crate::app::install_crypto();
         require("/usr/lib/postgresql/15/bin/postgres", "postgresql-15")?;
         let dir = tempfile::Builder::new()
             .prefix("astreinte-patroni-")
-            .tempdir()
+            .tempdir_in(parent)
             .map_err(|source| Error::Io {
                 what: "create a temp dir".into(),
                 source,

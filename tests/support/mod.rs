@@ -2,6 +2,7 @@
 //! processes it started, by process group) when their guard drops, even on panic.
 #![allow(dead_code)]
 
+pub mod demo_process;
 pub mod deploy;
 pub mod exposition;
 pub mod fake_patroni;
