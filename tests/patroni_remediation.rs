@@ -17,21 +17,20 @@
 
 mod support;
 
+use support::engine_driver;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use astreinte::actuators::{ActionError, Actuators, patroni};
+use astreinte::actuators::{ActionError, patroni};
 use astreinte::config::{Config, ProbeSpec, RestAuth, SecretRef, load_dir};
 use astreinte::engine::Engine;
 use astreinte::incident::Event;
-use astreinte::journal::{ActionResult, FileStore, Journal};
-use astreinte::metrics::Metrics;
+use astreinte::journal::{ActionResult, FileStore};
 use astreinte::probes::Prober;
-use astreinte::remediation::Remediator;
-use astreinte::status::StatusBoard;
 use astreinte::testbed::PatroniCluster;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 const FAILOVER: &str = "pg-failover";
 const SPLIT_PAGE: &str = "pg-split-brain";
@@ -112,30 +111,6 @@ verify = {{ probe = "main", within = "90s" }}
     )
     .unwrap();
     Arc::new(load_dir(dir).unwrap())
-}
-
-async fn engine(dir: &Path, config: Arc<Config>) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
-    astreinte::app::install_crypto();
-    let journal = Journal::open(
-        FileStore::new(dir.join("journal.json")),
-        jiff::Timestamp::now(),
-    )
-    .await;
-    let (tx, leader) = watch::channel(true);
-    std::mem::forget(tx);
-    let (remediator, results) =
-        Remediator::new(Actuators::new().unwrap(), Prober::new().unwrap(), leader);
-    let (etx, erx) = mpsc::channel(1000);
-    let e = Engine::new(
-        config,
-        Arc::new(Metrics::new()),
-        Arc::new(StatusBoard::default()),
-        journal,
-    )
-    .with_events(etx)
-    .with_remediation(remediator, results)
-    .without_table();
-    (e, erx)
 }
 
 /// The engine and what it was seen doing, across rounds.
@@ -245,7 +220,8 @@ async fn patroni_remediation_scenarios() {
     eprintln!("cluster up after {:?}", started.elapsed());
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &cluster);
-    let (engine, events) = engine(dir.path(), config.clone()).await;
+    let (engine, events) =
+        engine_driver::engine(&dir.path().join("journal.json"), config.clone(), None).await;
     let mut d = Driver {
         engine,
         events,

@@ -9,45 +9,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use astreinte::actuators::Actuators;
 use astreinte::config::{Config, load_dir};
-use astreinte::engine::Engine;
 use astreinte::incident::Event;
-use astreinte::journal::{ActionResult, FileStore, Journal, JournalDoc};
-use astreinte::metrics::Metrics;
-use astreinte::probes::{Observation, Outcome, ProbeKind, Prober};
-use astreinte::remediation::Remediator;
-use astreinte::status::StatusBoard;
+use astreinte::journal::{ActionResult, JournalDoc};
+use astreinte::probes::{Observation, Outcome, ProbeKind};
+use support::engine_driver;
 use support::http_target::HttpTarget;
-use tokio::sync::{mpsc, watch};
 
 fn load(dir: &Path, probes: &str, remediations: &str) -> Arc<Config> {
     std::fs::write(dir.join("probes.toml"), probes).unwrap();
     std::fs::write(dir.join("remediations.toml"), remediations).unwrap();
     Arc::new(load_dir(dir).unwrap())
-}
-
-async fn engine(
-    config: Arc<Config>,
-    journal_path: &Path,
-) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
-    astreinte::app::install_crypto();
-    let journal = Journal::open(FileStore::new(journal_path), jiff::Timestamp::now()).await;
-    let (leader_tx, leader) = watch::channel(true);
-    std::mem::forget(leader_tx);
-    let (remediator, results) =
-        Remediator::new(Actuators::new().unwrap(), Prober::new().unwrap(), leader);
-    let (tx, rx) = mpsc::channel(10_000);
-    let e = Engine::new(
-        config,
-        Arc::new(Metrics::new()),
-        Arc::new(StatusBoard::default()),
-        journal,
-    )
-    .with_events(tx)
-    .with_remediation(remediator, results)
-    .without_table();
-    (e, rx)
 }
 
 fn failed(probe: &str, at: jiff::Timestamp) -> Observation {
@@ -79,11 +51,8 @@ async fn a_failing_dependency_holds_the_dependent_and_links_the_incidents() {
         "[policy]\nmode = \"enforce\"\n\n[[rule]]\nid = \"api-restart\"\ntrigger = {{ probe = \"api\", min_level = \"P2\" }}\naction = {{ kind = \"http\", method = \"POST\", url = \"{}\" }}\ndepends_on = [\"db\"]\n",
         target.url("/admin/noop")
     );
-    let (mut e, _rx) = engine(
-        load(dir.path(), &probes, &rules),
-        &dir.path().join("j.json"),
-    )
-    .await;
+    let config = load(dir.path(), &probes, &rules);
+    let (mut e, _rx) = engine_driver::engine(&dir.path().join("j.json"), config, None).await;
     let now = jiff::Timestamp::now();
     for s in 0..2 {
         e.handle(&failed("db", now + Duration::from_secs(s)));
@@ -112,11 +81,8 @@ async fn no_action_without_a_journal_entry() {
     );
     // A journal that cannot be written (its directory cannot be created).
     let unwritable = Path::new("/proc/astreinte-no-such-dir/journal.json");
-    let (mut e, _rx) = engine(
-        load(dir.path(), &tcp_probe("api", None), &rules),
-        unwritable,
-    )
-    .await;
+    let config = load(dir.path(), &tcp_probe("api", None), &rules);
+    let (mut e, _rx) = engine_driver::engine(unwritable, config, None).await;
     let now = jiff::Timestamp::now();
     e.handle(&failed("api", now));
     e.handle(&failed("api", now + Duration::from_secs(1)));
@@ -139,8 +105,12 @@ async fn five_thousand_targets_failing_at_once_hold_everything_and_page_once() {
         .map(|i| tcp_probe(&format!("t{i}"), None))
         .collect();
     let rules = "[policy]\nmode = \"enforce\"\npartition_guard = { max_failing_ratio = 0.5, min_targets = 4 }\n\n[[rule]]\nid = \"page-t0\"\ntrigger = { probe = \"t0\", min_level = \"P2\" }\naction = { kind = \"page\" }\n";
-    let (mut e, mut rx) =
-        engine(load(dir.path(), &probes, rules), &dir.path().join("j.json")).await;
+    let (mut e, mut rx) = engine_driver::engine(
+        &dir.path().join("j.json"),
+        load(dir.path(), &probes, rules),
+        None,
+    )
+    .await;
     let now = jiff::Timestamp::now();
     for s in 0..2 {
         for i in 0..5000 {

@@ -10,17 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use astreinte::actuators::Actuators;
 use astreinte::config::{Config, load_dir};
-use astreinte::engine::Engine;
 use astreinte::incident::Event;
-use astreinte::journal::{ActionResult, FileStore, Journal};
-use astreinte::metrics::Metrics;
-use astreinte::probes::Prober;
-use astreinte::remediation::Remediator;
-use astreinte::status::StatusBoard;
+use astreinte::journal::ActionResult;
+use support::engine_driver;
 use support::http_target::HttpTarget;
-use tokio::sync::{mpsc, watch};
 
 fn write(dir: &Path, target: &HttpTarget, mode: &str, first_action: &str) -> Arc<Config> {
     std::fs::write(dir.join("hcloud-token"), "hcloud-token\n").unwrap();
@@ -64,66 +58,15 @@ escalate = "page"
     Arc::new(load_dir(dir).unwrap())
 }
 
-/// Drives the engine the way `Engine::run` does, for `rounds` seconds of real time.
-async fn drive(
-    engine: &mut Engine<FileStore>,
-    events: &mut mpsc::Receiver<Event>,
-    rounds: usize,
-) -> Vec<Event> {
-    let prober = Prober::new().unwrap();
-    let mut seen = vec![];
-    for _ in 0..rounds {
-        let config = engine.config.clone();
-        for p in config.enabled_probes() {
-            engine.handle(&prober.observe(&config, p).await);
-        }
-        let now = jiff::Timestamp::now();
-        engine.tick(now);
-        engine.remediate(now).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(250);
-        while let Ok(Some(r)) = tokio::time::timeout_at(deadline, engine.next_task_result()).await {
-            engine.on_task_result(r, jiff::Timestamp::now());
-        }
-        engine.persist().await;
-        while let Ok(e) = events.try_recv() {
-            seen.push(e);
-        }
-    }
-    seen
-}
-
-async fn engine(dir: &Path, config: Arc<Config>) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
-    astreinte::app::install_crypto();
-    let journal = Journal::open(
-        FileStore::new(dir.join("journal.json")),
-        jiff::Timestamp::now(),
-    )
-    .await;
-    let (_tx, leader) = watch::channel(true);
-    std::mem::forget(_tx);
-    let (remediator, results) =
-        Remediator::new(Actuators::new().unwrap(), Prober::new().unwrap(), leader);
-    let (etx, erx) = mpsc::channel(100);
-    let e = Engine::new(
-        config,
-        Arc::new(Metrics::new()),
-        Arc::new(StatusBoard::default()),
-        journal,
-    )
-    .with_events(etx)
-    .with_remediation(remediator, results)
-    .without_table();
-    (e, erx)
-}
-
 #[tokio::test]
 async fn a_fix_that_works_is_journaled_verified_and_the_incident_resolves() {
     let target = HttpTarget::start().await;
     target.status.store(500, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), &target, "enforce", "/admin/recover");
-    let (mut e, mut events) = engine(dir.path(), config).await;
-    let seen = drive(&mut e, &mut events, 14).await;
+    let (mut e, mut events) =
+        engine_driver::engine(&dir.path().join("journal.json"), config, None).await;
+    let seen = engine_driver::drive(&mut e, &mut events, 14, Duration::from_millis(250)).await;
     assert_eq!(
         target.admin_calls.load(Ordering::SeqCst),
         1,
@@ -166,8 +109,9 @@ async fn a_fix_that_does_not_work_escalates_then_pages_within_budget() {
     target.status.store(500, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), &target, "enforce", "/admin/noop");
-    let (mut e, mut events) = engine(dir.path(), config).await;
-    let seen = drive(&mut e, &mut events, 10).await;
+    let (mut e, mut events) =
+        engine_driver::engine(&dir.path().join("journal.json"), config, None).await;
+    let seen = engine_driver::drive(&mut e, &mut events, 10, Duration::from_millis(250)).await;
     let rules: Vec<(&str, Option<bool>)> = e
         .journal
         .doc
@@ -197,8 +141,9 @@ async fn dry_run_says_what_it_would_do_and_does_nothing() {
     target.status.store(500, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), &target, "dry-run", "/admin/recover");
-    let (mut e, mut events) = engine(dir.path(), config).await;
-    drive(&mut e, &mut events, 5).await;
+    let (mut e, mut events) =
+        engine_driver::engine(&dir.path().join("journal.json"), config, None).await;
+    engine_driver::drive(&mut e, &mut events, 5, Duration::from_millis(250)).await;
     assert_eq!(target.admin_calls.load(Ordering::SeqCst), 0);
     let a = &e.journal.doc.actions[0];
     assert_eq!(a.result, ActionResult::Rehearsed);

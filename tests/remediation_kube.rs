@@ -12,19 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use astreinte::actuators::Actuators;
 use astreinte::config::{Config, load_dir};
-use astreinte::engine::Engine;
 use astreinte::incident::Event;
-use astreinte::journal::{ActionResult, FileStore, Journal};
-use astreinte::metrics::Metrics;
-use astreinte::probes::Prober;
-use astreinte::remediation::Remediator;
-use astreinte::status::StatusBoard;
+use astreinte::journal::ActionResult;
 use serde_json::json;
+use support::engine_driver;
 use support::http_target::HttpTarget;
 use support::kube_api::{KubeApi, Rollout, objects};
-use tokio::sync::{mpsc, watch};
 
 const NS: &str = "rag-production";
 
@@ -76,64 +70,6 @@ undo_on_resolve = true
     Arc::new(load_dir(dir).unwrap())
 }
 
-async fn engine(
-    dir: &Path,
-    config: Arc<Config>,
-    kube: &KubeApi,
-) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
-    astreinte::app::install_crypto();
-    let journal = Journal::open(
-        FileStore::new(dir.join("journal.json")),
-        jiff::Timestamp::now(),
-    )
-    .await;
-    let (leader_tx, leader) = watch::channel(true);
-    std::mem::forget(leader_tx);
-    let actuators = Actuators::new()
-        .unwrap()
-        .with_kube(Some(kube.client().await));
-    let (remediator, results) = Remediator::new(actuators, Prober::new().unwrap(), leader);
-    let (tx, rx) = mpsc::channel(1000);
-    let e = Engine::new(
-        config,
-        Arc::new(Metrics::new()),
-        Arc::new(StatusBoard::default()),
-        journal,
-    )
-    .with_events(tx)
-    .with_remediation(remediator, results)
-    .without_table();
-    (e, rx)
-}
-
-/// Drives the engine like `Engine::run` for `rounds` one-second rounds.
-async fn drive(
-    e: &mut Engine<FileStore>,
-    events: &mut mpsc::Receiver<Event>,
-    rounds: usize,
-) -> Vec<Event> {
-    let prober = Prober::new().unwrap();
-    let mut seen = vec![];
-    for _ in 0..rounds {
-        let config = e.config.clone();
-        for p in config.enabled_probes() {
-            e.handle(&prober.observe(&config, p).await);
-        }
-        let now = jiff::Timestamp::now();
-        e.tick(now);
-        e.remediate(now).await;
-        let until = tokio::time::Instant::now() + Duration::from_millis(700);
-        while let Ok(Some(r)) = tokio::time::timeout_at(until, e.next_task_result()).await {
-            e.on_task_result(r, jiff::Timestamp::now());
-        }
-        e.persist().await;
-        while let Ok(ev) = events.try_recv() {
-            seen.push(ev);
-        }
-    }
-    seen
-}
-
 fn seed(kube: &KubeApi) {
     kube.put(objects::deployment(NS, "rag-api", 3, 3));
     kube.put(objects::configmap(
@@ -159,7 +95,10 @@ async fn a_restart_that_fixes_rag_api_is_verified_and_the_incident_resolves() {
     let api = HttpTarget::start().await;
     api.status.store(500, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
-    let (mut e, mut events) = engine(dir.path(), write(dir.path(), &api), &kube).await;
+    let config = write(dir.path(), &api);
+    let journal = dir.path().join("journal.json");
+    let (mut e, mut events) =
+        engine_driver::engine(&journal, config, Some(kube.client().await)).await;
     // The "service" recovers once the rollout restart happened.
     let (kube_watch, status) = (Arc::new(kube), api.status.clone());
     let k = kube_watch.clone();
@@ -169,7 +108,7 @@ async fn a_restart_that_fixes_rag_api_is_verified_and_the_incident_resolves() {
         }
         status.store(200, Ordering::SeqCst);
     });
-    let seen = drive(&mut e, &mut events, 12).await;
+    let seen = engine_driver::drive(&mut e, &mut events, 12, Duration::from_millis(700)).await;
     fixer.await.unwrap();
     let rules: Vec<(&str, &ActionResult, Option<bool>)> = e
         .journal
@@ -212,8 +151,13 @@ async fn a_service_that_does_not_recover_escalates_once_per_rule_then_pages() {
     api.status.store(500, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), &api);
-    let (mut e, mut events) = engine(dir.path(), config.clone(), &kube).await;
-    let seen = drive(&mut e, &mut events, 14).await;
+    let (mut e, mut events) = engine_driver::engine(
+        &dir.path().join("journal.json"),
+        config.clone(),
+        Some(kube.client().await),
+    )
+    .await;
+    let seen = engine_driver::drive(&mut e, &mut events, 14, Duration::from_millis(700)).await;
     let chain: Vec<(&str, Option<bool>)> = e
         .journal
         .doc
@@ -244,8 +188,13 @@ async fn a_service_that_does_not_recover_escalates_once_per_rule_then_pages() {
 
     // The daemon restarts mid-incident: budgets and "already tried" come from the journal.
     let writes_before = kube.requests().iter().filter(|r| r.verb == "patch").count();
-    let (mut e, mut events) = engine(dir.path(), config, &kube).await;
-    drive(&mut e, &mut events, 4).await;
+    let (mut e, mut events) = engine_driver::engine(
+        &dir.path().join("journal.json"),
+        config,
+        Some(kube.client().await),
+    )
+    .await;
+    engine_driver::drive(&mut e, &mut events, 4, Duration::from_millis(700)).await;
     let writes_after = kube.requests().iter().filter(|r| r.verb == "patch").count();
     assert_eq!(
         writes_before, writes_after,
@@ -265,7 +214,7 @@ async fn a_service_that_does_not_recover_escalates_once_per_rule_then_pages() {
 
     // The service recovers: after the green period, scale and degraded mode are undone.
     api.status.store(200, Ordering::SeqCst);
-    let seen = drive(&mut e, &mut events, 9).await;
+    let seen = engine_driver::drive(&mut e, &mut events, 9, Duration::from_millis(700)).await;
     assert!(
         seen.iter().any(|ev| matches!(ev, Event::Resolved(_))),
         "{:#?}",

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::Engine;
+use crate::incident::Event;
 use crate::journal::Store;
 use crate::remediation::{Context, DecisionEntry, Remediator, TaskResult};
 
@@ -20,12 +21,14 @@ impl<S: Store> Engine<S> {
             .unwrap_or_default()
     }
 
-    /// Puts every rule through the policy and starts the actions it allows, after their
-    /// journal entries are written. No entry, no action.
-    pub async fn remediate(&mut self, now: jiff::Timestamp) {
-        let Some((remediator, _)) = &mut self.remediation else {
-            return;
-        };
+    /// Runs `f` with the remediator and a [`Context`] over the engine's state; returns its
+    /// value and the incident events it produced. `None` without remediation.
+    fn with_context<T>(
+        &mut self,
+        now: jiff::Timestamp,
+        f: impl FnOnce(&mut Remediator, &mut Context<'_>) -> T,
+    ) -> Option<(T, Vec<Event>)> {
+        let (remediator, _) = self.remediation.as_mut()?;
         let mut events = vec![];
         let mut cx = Context {
             config: &self.config,
@@ -36,30 +39,28 @@ impl<S: Store> Engine<S> {
             now,
             events: &mut events,
         };
-        let records = remediator.evaluate(&mut cx);
+        let out = f(remediator, &mut cx);
         self.metrics.leader.set(i64::from(remediator.is_leader()));
         self.status
             .set_decisions(remediator.last.values().cloned().collect());
-        if !records.is_empty() || !events.is_empty() {
-            self.dirty = true;
-        }
+        Some((out, events))
+    }
+
+    /// Puts every rule through the policy and starts the actions it allows, after their
+    /// journal entries are written. No entry, no action.
+    pub async fn remediate(&mut self, now: jiff::Timestamp) {
+        let Some((records, mut events)) = self.with_context(now, |r, cx| r.evaluate(cx)) else {
+            return;
+        };
         if !records.is_empty() {
+            self.dirty = true;
             self.persist().await;
-            let Some((remediator, _)) = &mut self.remediation else {
-                return;
-            };
             if self.dirty {
-                let mut cx = Context {
-                    config: &self.config,
-                    scorer: &self.scorer,
-                    doc: &mut self.journal.doc,
-                    journal_problem: self.journal.problem.as_deref(),
-                    metrics: &self.metrics,
-                    now,
-                    events: &mut events,
-                };
-                remediator.abandon(&mut cx, &records, "the journal entry could not be written");
-            } else {
+                let abandoned = self.with_context(now, |r, cx| {
+                    r.abandon(cx, &records, "the journal entry could not be written");
+                });
+                events.extend(abandoned.into_iter().flat_map(|(_, e)| e));
+            } else if let Some((remediator, _)) = &mut self.remediation {
                 remediator.start(&self.config, &self.journal.doc, &records);
             }
         }
@@ -75,42 +76,18 @@ impl<S: Store> Engine<S> {
     /// Puts every rule through the policy and writes the journal entries of the actions it
     /// allows, without running them (`astreinte simulate`). Returns the entries' ids.
     pub fn remediate_without_running(&mut self, now: jiff::Timestamp) -> Vec<u64> {
-        let Some((remediator, _)) = &mut self.remediation else {
+        let Some((records, events)) = self.with_context(now, |r, cx| r.evaluate(cx)) else {
             return vec![];
         };
-        let mut events = vec![];
-        let mut cx = Context {
-            config: &self.config,
-            scorer: &self.scorer,
-            doc: &mut self.journal.doc,
-            journal_problem: self.journal.problem.as_deref(),
-            metrics: &self.metrics,
-            now,
-            events: &mut events,
-        };
-        let records = remediator.evaluate(&mut cx);
         self.apply(events);
         records
     }
 
     /// Records the result of an action or verification task.
     pub fn on_task_result(&mut self, result: TaskResult, now: jiff::Timestamp) {
-        let Some((remediator, _)) = &mut self.remediation else {
+        let Some(((), events)) = self.with_context(now, |r, cx| r.on_result(cx, result)) else {
             return;
         };
-        let mut events = vec![];
-        let mut cx = Context {
-            config: &self.config,
-            scorer: &self.scorer,
-            doc: &mut self.journal.doc,
-            journal_problem: self.journal.problem.as_deref(),
-            metrics: &self.metrics,
-            now,
-            events: &mut events,
-        };
-        remediator.on_result(&mut cx, result);
-        self.status
-            .set_decisions(remediator.last.values().cloned().collect());
         self.dirty = true;
         self.apply(events);
         self.publish();

@@ -1,5 +1,7 @@
 //! Incident lifecycle tests with the clock as a parameter.
 
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use std::time::Duration;
 
 use super::*;

@@ -1,3 +1,5 @@
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use std::time::Duration;
 
 use super::*;

@@ -1,5 +1,7 @@
 //! Table-driven tests: every gate holds with its own reason, and only then.
 
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use std::time::Duration;
 
 use super::*;

@@ -1,5 +1,7 @@
 //! Table-driven tests of the damping rules and of scoring whole observation sequences.
 
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use std::sync::Arc;
 use std::time::Duration;
 

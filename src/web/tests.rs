@@ -1,5 +1,7 @@
 //! Rendering tests of the status page (pure: a fixed `now`, a hand-made board).
 
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use std::sync::Arc;
 use std::time::Duration;
 

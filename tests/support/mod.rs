@@ -4,6 +4,7 @@
 
 pub mod demo_process;
 pub mod deploy;
+pub mod engine_driver;
 pub mod exposition;
 pub mod fake_patroni;
 pub mod http_target;

@@ -1,5 +1,7 @@
 //! Table-driven tests of the Patroni action gates, on hand-built views.
 
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use std::time::Duration;
 
 use super::*;

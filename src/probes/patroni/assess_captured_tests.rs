@@ -1,6 +1,8 @@
 //! `assess` on views assembled from real answers captured on Patroni 3.0.2
 //! (`tests/fixtures/patroni/`).
 
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use super::*;
 
 fn read(name: &str) -> Vec<u8> {

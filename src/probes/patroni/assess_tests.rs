@@ -1,6 +1,8 @@
 //! `assess` for every reason, the precedence between them, and views built from captured
 //! Patroni answers.
 
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use super::super::decode::{
     ClusterDoc, ClusterMember, Lag, MemberStatus, ReplicationRow, Tags, decode_cluster,
     decode_status,

@@ -1,5 +1,7 @@
 //! Decoding every captured Patroni 3.0.2 answer in `tests/fixtures/patroni/`, and bad input.
 
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use std::path::PathBuf;
 
 use super::*;

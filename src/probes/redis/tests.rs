@@ -1,6 +1,8 @@
 //! Decoding every captured `INFO replication` fixture, and judging assembled views.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// This file is the body of a `#[cfg(test)] mod`; the attribute repeats it for readers.
+#[cfg(test)]
 use std::time::Duration;
 
 use super::assess::{InstanceRead, Persistence, assemble, judge};
