@@ -31,19 +31,33 @@ pub async fn run(s: &Settings) -> Result<Vec<Row>, BoxError> {
         ]
     })
     .await?;
-    rows.push(measure(s, &d, "examples/local (healthy)").await?);
+    let probes = count_probes(&local.join("probes.toml"));
+    rows.push(measure(s, &d, "examples/local (healthy)", probes).await?);
     drop(d);
     eprintln!("idle: shipped config");
     let d = Daemon::start(&s.bin, Some(&s.repo), |_, _| vec![]).await?;
-    rows.push(measure(s, &d, "shipped `--config .` (targets unreachable)").await?);
+    let probes = count_probes(&s.repo.join("probes.toml"));
+    rows.push(measure(s, &d, "shipped `--config .` (targets unreachable)", probes).await?);
     Ok(rows)
 }
 
-async fn measure(s: &Settings, d: &Daemon, config: &'static str) -> Result<Row, BoxError> {
-    tokio::time::sleep(s.warmup).await;
-    let probes = d.json("/status").await?["probes"]
-        .as_array()
-        .map_or(0, Vec::len);
+/// The `[[probe]]` entries of a probes file.
+fn count_probes(file: &std::path::Path) -> usize {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.trim() == "[[probe]]")
+        .count()
+}
+
+async fn measure(
+    s: &Settings,
+    d: &Daemon,
+    config: &'static str,
+    probes: usize,
+) -> Result<Row, BoxError> {
+    // Past the local example's 10 s interval: every probe has run once.
+    tokio::time::sleep(s.warmup.max(std::time::Duration::from_secs(12))).await;
     let c0 = CpuMark::take(d.pid()).ok_or("astreinte exited")?;
     tokio::time::sleep(s.idle_window).await;
     let c1 = CpuMark::take(d.pid()).ok_or("astreinte exited")?;
