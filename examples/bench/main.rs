@@ -28,6 +28,8 @@ pub struct Settings {
     pub only: Vec<String>,
     pub rates: Vec<u32>,
     pub scale: Vec<usize>,
+    /// The probe interval of the scale benchmark (10 s; longer isolates the static cost).
+    pub scale_interval: u64,
     pub warmup: Duration,
     pub window: Duration,
     pub scale_window: Duration,
@@ -53,6 +55,7 @@ fn settings() -> Result<Settings, BoxError> {
         only: vec![],
         rates: vec![200, 1000, 3000],
         scale: vec![1000, 10_000, 20_000, 50_000],
+        scale_interval: 10,
         warmup: Duration::from_secs(5),
         window: Duration::from_secs(20),
         scale_window: Duration::from_secs(60),
@@ -69,6 +72,7 @@ fn settings() -> Result<Settings, BoxError> {
             "--only" => s.only = list(&value()?)?,
             "--rates" => s.rates = list(&value()?)?,
             "--scale" => s.scale = list(&value()?)?,
+            "--scale-interval" => s.scale_interval = value()?.parse()?,
             "--quick" => {
                 s.window = Duration::from_secs(8);
                 s.scale_window = Duration::from_secs(15);

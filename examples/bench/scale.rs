@@ -12,6 +12,7 @@ const LATENESS: &str = "astreinte_schedule_lateness_seconds";
 
 pub struct Row {
     pub probes: usize,
+    pub interval: f64,
     pub runs: u64,
     pub failed: f64,
     pub seconds: f64,
@@ -31,9 +32,9 @@ pub async fn run(s: &Settings, target: &Target) -> Result<Vec<Row>, BoxError> {
 }
 
 async fn one(s: &Settings, target: &Target, n: usize) -> Result<Row, BoxError> {
-    eprintln!("scale: {n} http probes at 10 s");
+    eprintln!("scale: {n} http probes at {} s", s.scale_interval);
     let d = Daemon::start(&s.bin, None, |port, dir| {
-        let mut probes = daemon::head(port, dir, "10s");
+        let mut probes = daemon::head(port, dir, &format!("{}s", s.scale_interval));
         for i in 0..n {
             probes.push_str(&daemon::http_probe(
                 &format!("p{i}"),
@@ -70,6 +71,7 @@ async fn one(s: &Settings, target: &Target, n: usize) -> Result<Row, BoxError> {
     );
     Ok(Row {
         probes: n,
+        interval: s.scale_interval as f64,
         runs: n1 - n0,
         failed: failed(&page1) - failed(&page0),
         seconds: wall.as_secs_f64(),
@@ -91,11 +93,11 @@ fn ms(s: f64) -> String {
 
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| probes (10 s interval) | runs in window (expected) | ticks in histogram | failed/unknown | window (s) | CPU % of one core | VmRSS (MiB) | VmHWM (MiB) | lateness p50 (ms) | lateness p99 (ms) | lateness max (ms) | TIME_WAIT at end |\n\
+        "| probes | runs in window (expected) | ticks in histogram | failed/unknown | window (s) | CPU % of one core | VmRSS (MiB) | VmHWM (MiB) | lateness p50 (ms) | lateness p99 (ms) | lateness max (ms) | TIME_WAIT at end |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|\n",
     );
     for r in rows {
-        let expected = r.probes as f64 * r.seconds / 10.0;
+        let expected = r.probes as f64 * r.seconds / r.interval;
         let q = |i: usize| {
             r.lateness
                 .at
