@@ -19,9 +19,11 @@ pub struct Daemon {
 
 /// The `[server]`, `[journal]` and `[defaults]` head of a generated `probes.toml`.
 pub fn head(port: u16, dir: &Path, interval: &str) -> String {
+    // The timeout must be shorter than the interval.
+    let timeout = if interval == "1s" { "500ms" } else { "2s" };
     format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[journal]\npath = \"{}\"\n\n\
-         [defaults]\ninterval = \"{interval}\"\ntimeout = \"500ms\"\n\n",
+         [defaults]\ninterval = \"{interval}\"\ntimeout = \"{timeout}\"\n\n",
         dir.join("journal.json").display()
     )
 }
@@ -100,6 +102,22 @@ impl Daemon {
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(5)..].join("\n")
     }
+}
+
+/// How many `probe not healthy` log lines name each reason, most frequent first.
+pub fn failure_reasons(d: &Daemon) -> Vec<(String, usize)> {
+    let log = std::fs::read_to_string(d.dir.path().join("astreinte.log")).unwrap_or_default();
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for line in log.lines().filter(|l| l.contains("probe not healthy")) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let reason = v["reason"].as_str().unwrap_or("?").to_owned();
+        *counts.entry(reason).or_default() += 1;
+    }
+    let mut out: Vec<_> = counts.into_iter().collect();
+    out.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    out
 }
 
 /// The cumulative buckets `(le, count)` of a histogram in a Prometheus text page.

@@ -21,6 +21,8 @@ pub struct Row {
     pub hwm_mib: f64,
     pub lateness: Quantiles,
     pub time_wait: u64,
+    /// Reasons of the failed runs, from the daemon's log (first result change per probe).
+    pub reasons: String,
 }
 
 pub async fn run(s: &Settings, target: &Target) -> Result<Vec<Row>, BoxError> {
@@ -80,6 +82,11 @@ async fn one(s: &Settings, target: &Target, n: usize) -> Result<Row, BoxError> {
         hwm_mib,
         lateness,
         time_wait,
+        reasons: daemon::failure_reasons(&d)
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     })
 }
 
@@ -93,8 +100,8 @@ fn ms(s: f64) -> String {
 
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| probes | runs in window (expected) | ticks in histogram | failed/unknown | window (s) | CPU % of one core | VmRSS (MiB) | VmHWM (MiB) | lateness p50 (ms) | lateness p99 (ms) | lateness max (ms) | TIME_WAIT at end |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|\n",
+        "| probes | runs in window (expected) | ticks in histogram | failed/unknown | window (s) | CPU % of one core | VmRSS (MiB) | VmHWM (MiB) | lateness p50 (ms) | lateness p99 (ms) | lateness max (ms) | TIME_WAIT at end | failure reasons logged |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|\n",
     );
     for r in rows {
         let expected = r.probes as f64 * r.seconds / r.interval;
@@ -107,7 +114,7 @@ pub fn table(rows: &[Row]) -> String {
                 })
         };
         out.push_str(&format!(
-            "| {} | {} ({:.0}) | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {}–{} | {} |\n",
+            "| {} | {} ({:.0}) | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {}–{} | {} | {} |\n",
             r.probes,
             r.runs,
             expected,
@@ -121,7 +128,8 @@ pub fn table(rows: &[Row]) -> String {
             q(1),
             ms(r.lateness.max.0),
             ms(r.lateness.max.1),
-            r.time_wait
+            r.time_wait,
+            r.reasons
         ));
     }
     out
