@@ -22,8 +22,11 @@ use std::time::Duration;
 use daemon::BoxError;
 
 /// What to run and for how long.
+#[derive(Clone)]
 pub struct Settings {
     pub bin: PathBuf,
+    /// Another build whose decision path is measured too (e.g. before a change).
+    pub baseline: Option<PathBuf>,
     pub repo: PathBuf,
     pub only: Vec<String>,
     pub rates: Vec<u32>,
@@ -51,6 +54,7 @@ fn list<T: std::str::FromStr>(v: &str) -> Result<Vec<T>, BoxError> {
 fn settings() -> Result<Settings, BoxError> {
     let mut s = Settings {
         bin: PathBuf::from("target/release/astreinte"),
+        baseline: None,
         repo: std::env::current_dir()?,
         only: vec![],
         rates: vec![200, 1000, 3000],
@@ -69,6 +73,7 @@ fn settings() -> Result<Settings, BoxError> {
         match a.as_str() {
             "--astreinte" => s.bin = PathBuf::from(value()?),
             "--repo" => s.repo = PathBuf::from(value()?),
+            "--baseline" => s.baseline = Some(PathBuf::from(value()?)),
             "--only" => s.only = list(&value()?)?,
             "--rates" => s.rates = list(&value()?)?,
             "--scale" => s.scale = list(&value()?)?,
@@ -137,6 +142,15 @@ async fn main() -> Result<(), BoxError> {
         let trials = detect::run(&s, &target, 1000, false).await?;
         println!("### 4. Decision path under 1,000 other probes (10 s interval)\n");
         println!("{}", detect::table(&trials));
+        if let Some(bin) = &s.baseline {
+            let base = Settings {
+                bin: bin.clone(),
+                ..s.clone()
+            };
+            let trials = detect::run(&base, &target, 1000, false).await?;
+            println!("Baseline `{}`:\n", bin.display());
+            println!("{}", detect::table(&trials));
+        }
         println!("load average after: {}\n", procfs::load());
     }
     if s.wants("idle") {
