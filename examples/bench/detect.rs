@@ -62,7 +62,7 @@ pub async fn run(
         let mut rules = String::from("[policy]\nmode = \"enforce\"\n\n");
         for (i, n) in names.iter().enumerate() {
             let extra = format!(
-                "interval = \"{}s\"\nunhealthy_interval = \"{}s\"\ndamping = {{ enter_after = 2 }}\n",
+                "interval = \"{}s\"\nunhealthy_interval = \"{}s\"\ntimeout = \"500ms\"\ndamping = {{ enter_after = 2 }}\n",
                 INTERVAL.as_secs(),
                 UNHEALTHY.as_secs()
             );

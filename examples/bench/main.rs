@@ -96,6 +96,18 @@ impl Settings {
     }
 }
 
+/// A section that failed is reported (on stdout too, so the report shows it) and skipped.
+fn report<T>(section: &str, result: Result<T, BoxError>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("{section}: {e}");
+            println!("**Section {section} failed:** {e}\n");
+            None
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let s = settings()?;
@@ -115,8 +127,9 @@ async fn main() -> Result<(), BoxError> {
         procfs::machine(),
         procfs::load()
     );
-    if s.wants("cpu") {
-        let rows = cpu::run(&s, &target).await?;
+    if s.wants("cpu")
+        && let Some(rows) = report("cpu", cpu::run(&s, &target).await)
+    {
         println!(
             "### 1. CPU per HTTP probe (1 s interval; window {:?} after {:?} warm-up)\n",
             s.window, s.warmup
@@ -124,8 +137,9 @@ async fn main() -> Result<(), BoxError> {
         println!("{}", cpu::table(&rows));
         println!("load average after: {}\n", procfs::load());
     }
-    if s.wants("scale") {
-        let rows = scale::run(&s, &target).await?;
+    if s.wants("scale")
+        && let Some(rows) = report("scale", scale::run(&s, &target).await)
+    {
         println!(
             "### 2. Scale (window {:?}; lateness quantiles interpolated inside the histogram bucket, bucket bounds in parentheses)\n",
             s.scale_window
@@ -133,13 +147,15 @@ async fn main() -> Result<(), BoxError> {
         println!("{}", scale::table(&rows));
         println!("load average after: {}\n", procfs::load());
     }
-    if s.wants("detect") {
-        let trials = detect::run(&s, &target, 0, true).await?;
+    if s.wants("detect")
+        && let Some(trials) = report("detect", detect::run(&s, &target, 0, true).await)
+    {
         println!("### 3. Detection latency (I = 2 s, U = 1 s, enter_after = 2; alone)\n");
         println!("{}", detect::table(&trials));
     }
-    if s.wants("decide") {
-        let trials = detect::run(&s, &target, 1000, false).await?;
+    if s.wants("decide")
+        && let Some(trials) = report("decide", detect::run(&s, &target, 1000, false).await)
+    {
         println!("### 4. Decision path under 1,000 other probes (10 s interval)\n");
         println!("{}", detect::table(&trials));
         if let Some(bin) = &s.baseline {
@@ -147,14 +163,16 @@ async fn main() -> Result<(), BoxError> {
                 bin: bin.clone(),
                 ..s.clone()
             };
-            let trials = detect::run(&base, &target, 1000, false).await?;
-            println!("Baseline `{}`:\n", bin.display());
-            println!("{}", detect::table(&trials));
+            if let Some(trials) = report("decide", detect::run(&base, &target, 1000, false).await) {
+                println!("Baseline `{}`:\n", bin.display());
+                println!("{}", detect::table(&trials));
+            }
         }
         println!("load average after: {}\n", procfs::load());
     }
-    if s.wants("idle") {
-        let rows = idle::run(&s).await?;
+    if s.wants("idle")
+        && let Some(rows) = report("idle", idle::run(&s).await)
+    {
         println!("### 5. Idle cost (window {:?})\n", s.idle_window);
         println!("{}", idle::table(&rows));
         println!("load average after: {}\n", procfs::load());
