@@ -4,6 +4,7 @@
 //! `/status` shows the level change, when `/incidents` shows the incident open, and when the
 //! rule's `http` action POST reaches the target's hook.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::Settings;
@@ -43,8 +44,11 @@ pub async fn run(
     background: usize,
     poll_status: bool,
 ) -> Result<Vec<Trial>, BoxError> {
+    // Unique per run: the target keeps each path's log for the whole benchmark.
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
     let names: Vec<String> = (0..s.trials)
-        .map(|i| format!("det{background}x{i}"))
+        .map(|i| format!("det{run}-{background}-{i}"))
         .collect();
     eprintln!(
         "detect: {} trials with {background} background probes",
