@@ -43,6 +43,18 @@ pub fn time_wait() -> Option<u64> {
     None
 }
 
+/// The kernel's count of TIME_WAIT sockets not kept because the table was full
+/// (`TcpExt: TCPTimeWaitOverflow` in `/proc/net/netstat`).
+pub fn time_wait_overflows() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = s.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let i = names
+        .split_whitespace()
+        .position(|n| n == "TCPTimeWaitOverflow")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
 /// A CPU reading of one process at one instant.
 #[derive(Clone, Copy)]
 pub struct CpuMark {

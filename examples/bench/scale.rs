@@ -21,6 +21,8 @@ pub struct Row {
     pub hwm_mib: f64,
     pub lateness: Quantiles,
     pub time_wait: u64,
+    /// TIME_WAIT sockets dropped because the table was full, during the window.
+    pub tw_overflows: u64,
     /// Reasons of the failed runs, from the daemon's log (first result change per probe).
     pub reasons: String,
 }
@@ -54,11 +56,15 @@ async fn one(s: &Settings, target: &Target, n: usize) -> Result<Row, BoxError> {
     tokio::time::sleep(s.warmup.max(std::time::Duration::from_secs(12))).await;
     let page0 = d.text("/metrics").await?;
     let n0 = target.shared.astreinte.load(Ordering::Relaxed);
+    let overflows0 = procfs::time_wait_overflows().unwrap_or(0);
     let c0 = CpuMark::take(d.pid()).ok_or("astreinte exited")?;
     tokio::time::sleep(s.scale_window).await;
     let c1 = CpuMark::take(d.pid()).ok_or_else(|| format!("astreinte exited: {}", d.log_tail()))?;
     let n1 = target.shared.astreinte.load(Ordering::Relaxed);
     let time_wait = procfs::time_wait().unwrap_or(0);
+    let tw_overflows = procfs::time_wait_overflows()
+        .unwrap_or(0)
+        .saturating_sub(overflows0);
     let (rss_mib, hwm_mib) = procfs::memory_mib(d.pid()).unwrap_or((0.0, 0.0));
     let page1 = d.text("/metrics").await?;
     let (cpu, wall) = c0.since(c1);
@@ -82,6 +88,7 @@ async fn one(s: &Settings, target: &Target, n: usize) -> Result<Row, BoxError> {
         hwm_mib,
         lateness,
         time_wait,
+        tw_overflows,
         reasons: daemon::failure_reasons(&d)
             .iter()
             .map(|(r, n)| format!("{r} {n}"))
@@ -100,7 +107,7 @@ fn ms(s: f64) -> String {
 
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| probes | runs in window (expected) | ticks in histogram | failed/unknown | window (s) | CPU % of one core | VmRSS (MiB) | VmHWM (MiB) | lateness p50 (ms) | lateness p99 (ms) | lateness max (ms) | TIME_WAIT at end | failure reasons logged |\n\
+        "| probes | runs in window (expected) | ticks in histogram | failed/unknown | window (s) | CPU % of one core | VmRSS (MiB) | VmHWM (MiB) | lateness p50 (ms) | lateness p99 (ms) | lateness max (ms) | TIME_WAIT at end (overflows in window) | failure reasons logged |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|---|\n",
     );
     for r in rows {
@@ -114,7 +121,7 @@ pub fn table(rows: &[Row]) -> String {
                 })
         };
         out.push_str(&format!(
-            "| {} | {} ({:.0}) | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {}–{} | {} | {} |\n",
+            "| {} | {} ({:.0}) | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {}–{} | {} ({}) | {} |\n",
             r.probes,
             r.runs,
             expected,
@@ -129,6 +136,7 @@ pub fn table(rows: &[Row]) -> String {
             ms(r.lateness.max.0),
             ms(r.lateness.max.1),
             r.time_wait,
+            r.tw_overflows,
             r.reasons
         ));
     }
