@@ -125,6 +125,7 @@ fn assemble<P: figment::Provider>(
         return Err(ConfigError(problems));
     };
     let config = Config {
+        probe_index: super::ProbeIndex::of(&p.probes),
         source,
         server: p.server,
         defaults: p.defaults,
@@ -220,6 +221,21 @@ mod tests {
         assert_eq!(ok.source, Source::ConfigMap("ns/policy".into()));
         assert_eq!(ok.kubernetes.policy_configmap.as_deref(), Some("p"));
         assert_eq!(ok.kubernetes.lease.renew, std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn probes_are_found_by_id_even_after_the_list_changed() {
+        let mut c = load_embedded().unwrap();
+        for p in c.probes.clone() {
+            assert_eq!(c.probe(&p.id).map(|f| &f.id), Some(&p.id));
+        }
+        assert!(c.probe("no-such-probe").is_none());
+        // Edited after load: the stale index must not return the wrong probe.
+        let last = c.probes.last().unwrap().id.clone();
+        c.probes.swap(0, 1);
+        let moved = c.probes[0].id.clone();
+        assert_eq!(c.probe(&moved).map(|p| p.id.as_str()), Some(moved.as_str()));
+        assert_eq!(c.probe(&last).map(|p| p.id.as_str()), Some(last.as_str()));
     }
 
     #[test]

@@ -141,7 +141,8 @@ impl<S: Store> Engine<S> {
     }
 
     /// Handles one observation (its `at` is the time used for scoring and incidents).
-    pub fn handle(&mut self, obs: &Observation) {
+    /// Returns whether the probe's level changed.
+    pub fn handle(&mut self, obs: &Observation) -> bool {
         self.metrics.observe(obs);
         if let Some(w) = &mut self.recorder {
             use std::io::Write as _;
@@ -155,7 +156,7 @@ impl<S: Store> Engine<S> {
         }
         self.print_first_round(obs);
         let Some(probe) = self.config.probe(&obs.probe) else {
-            return;
+            return false;
         };
         let damping = self.config.damping(probe);
         let change = self.scorer.step(probe, &damping, obs);
@@ -174,7 +175,7 @@ impl<S: Store> Engine<S> {
             );
         } else if !self.journal.doc.incidents.open.contains_key(key) {
             // Nothing changed and no incident to keep up to date (the common, cheap case).
-            return;
+            return false;
         }
         // An open incident is reconciled with every result, so one carried over a restart
         // (when the scores start again from ok) still goes green and resolves.
@@ -205,6 +206,7 @@ impl<S: Store> Engine<S> {
             self.dirty = true;
         }
         self.apply(events);
+        change.is_some()
     }
 
     /// Resolves incidents whose green period is over, marks breached ones.

@@ -29,7 +29,11 @@ impl<S: Store> Engine<S> {
         loop {
             tokio::select! {
                 obs = rx.recv() => match obs {
-                    Some(o) => self.handle(&o),
+                    // A level change is put through the rules at once, not at the next tick
+                    // (which cost up to 1 s on the decision path, docs/BENCHMARKS.md).
+                    Some(o) => if self.handle(&o) {
+                        self.remediate(jiff::Timestamp::now()).await;
+                    },
                     None => break,
                 },
                 Some(result) = next_result(&mut self.remediation) => {
