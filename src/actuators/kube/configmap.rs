@@ -31,11 +31,7 @@ pub async fn patch_configmap(
             .get(name)
             .await
             .map_err(|e| KubeError::from_kube(e, &get))?;
-        let old = current.data.clone().unwrap_or_default();
-        let previous: serde_json::Map<String, Value> = data
-            .keys()
-            .map(|k| (k.clone(), old.get(k).map_or(Value::Null, |v| json!(v))))
-            .collect();
+        let previous = super::previous_values(current.data.as_ref(), data);
         let patch = json!({
             "metadata": { "resourceVersion": current.metadata.resource_version },
             "data": data,

@@ -116,11 +116,7 @@ pub async fn patch_ingress_annotations(
             .get(name)
             .await
             .map_err(|e| KubeError::from_kube(e, &get))?;
-        let old = current.metadata.annotations.clone().unwrap_or_default();
-        let previous: serde_json::Map<String, Value> = annotations
-            .keys()
-            .map(|k| (k.clone(), old.get(k).map_or(Value::Null, |v| json!(v))))
-            .collect();
+        let previous = super::previous_values(current.metadata.annotations.as_ref(), annotations);
         let patch = json!({
             "metadata": {
                 "resourceVersion": current.metadata.resource_version,

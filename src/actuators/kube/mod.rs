@@ -62,6 +62,26 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The values `wanted`'s keys had in `old` (`null` for an absent key), kept for undo of a
+/// ConfigMap data or annotation patch.
+fn previous_values<W>(
+    old: Option<&std::collections::BTreeMap<String, String>>,
+    wanted: &std::collections::BTreeMap<String, W>,
+) -> serde_json::Map<String, serde_json::Value> {
+    wanted
+        .keys()
+        .map(|k| {
+            let v = old.and_then(|o| o.get(k));
+            (
+                k.clone(),
+                v.map_or(serde_json::Value::Null, |v| {
+                    serde_json::Value::String(v.clone())
+                }),
+            )
+        })
+        .collect()
+}
+
 /// Runs one Kubernetes action from `remediations.toml` before `deadline`.
 pub async fn apply(
     client: &Client,
