@@ -27,22 +27,10 @@ impl Probe {
         let dir = tempfile::tempdir().unwrap();
         let password = dir.path().join("pg-password");
         std::fs::write(&password, &cluster.credentials().superuser.1).unwrap();
-        let members: Vec<String> = cluster
-            .members()
-            .iter()
-            .map(|m| {
-                format!(
-                    "{{ url = \"{}\", name = \"{}\", postgres = \"127.0.0.1:{}\" }}",
-                    m.rest_url(),
-                    m.name,
-                    m.pg_port
-                )
-            })
-            .collect();
         let toml = format!(
             "[[probe]]\nid = \"main\"\nkind = \"patroni\"\ninterval = \"10s\"\ntimeout = \"5s\"\n\
-             members = [{}]\nsql = {{ user = \"postgres\", password = {{ file = \"{}\" }} }}\n{extra}\n",
-            members.join(", "),
+             members = {}\nsql = {{ user = \"postgres\", password = {{ file = \"{}\" }} }}\n{extra}\n",
+            cluster.members_toml(),
             password.display()
         );
         std::fs::write(dir.path().join("probes.toml"), toml).unwrap();

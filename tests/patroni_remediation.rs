@@ -40,18 +40,6 @@ fn write_config(dir: &Path, cluster: &PatroniCluster) -> Arc<Config> {
     let creds = cluster.credentials();
     std::fs::write(dir.join("pg-password"), &creds.superuser.1).unwrap();
     std::fs::write(dir.join("rest-password"), &creds.rest.1).unwrap();
-    let members: Vec<String> = cluster
-        .members()
-        .iter()
-        .map(|m| {
-            format!(
-                "{{ url = \"{}\", name = \"{}\", postgres = \"127.0.0.1:{}\" }}",
-                m.rest_url(),
-                m.name,
-                m.pg_port
-            )
-        })
-        .collect();
     // Patroni's ttl is 10 s and loop_wait 2 s: it has elected a new leader about 12 s after
     // the old one died; `ttl` here is that plus a margin.
     std::fs::write(
@@ -66,11 +54,11 @@ kind = "patroni"
 interval = "3s"
 timeout = "2s"
 ttl = "15s"
-members = [{members}]
+members = {members}
 sql = {{ user = "postgres", password = {{ file = "{pg}" }} }}
 auth = {{ username = "{user}", password = {{ file = "{rest}" }} }}
 "#,
-            members = members.join(", "),
+            members = cluster.members_toml(),
             pg = dir.join("pg-password").display(),
             rest = dir.join("rest-password").display(),
             user = creds.rest.0,

@@ -133,6 +133,24 @@ impl PatroniCluster {
     }
 
     /// Every member's REST URL (`http://127.0.0.1:PORT`), in member order.
+    /// The `members = [...]` value of a `patroni` probe for this cluster (name and
+    /// postgres address given, so gauges and the split-brain SQL check need nothing learned).
+    pub fn members_toml(&self) -> String {
+        let members: Vec<String> = self
+            .members()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{{ url = \"{}\", name = \"{}\", postgres = \"127.0.0.1:{}\" }}",
+                    m.rest_url(),
+                    m.name,
+                    m.pg_port
+                )
+            })
+            .collect();
+        format!("[{}]", members.join(", "))
+    }
+
     pub fn rest_urls(&self) -> Vec<String> {
         self.members.iter().map(Member::rest_url).collect()
     }

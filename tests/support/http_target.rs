@@ -94,16 +94,7 @@ impl HttpTarget {
             )
             .layer(axum::Extension(hang_calls))
             .with_state(status.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .unwrap();
-        });
+        let (addr, cancel) = super::serve_local(app).await;
         HttpTarget {
             addr,
             status,

@@ -16,6 +16,23 @@ pub mod webhook_sink;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// Serves `app` on a free port of 127.0.0.1 until the returned token is cancelled.
+pub async fn serve_local(
+    app: axum::Router,
+) -> (std::net::SocketAddr, tokio_util::sync::CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .unwrap();
+    });
+    (addr, cancel)
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     astreinte::testbed::free_port().expect("a free port on 127.0.0.1")

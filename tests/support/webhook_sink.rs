@@ -44,16 +44,7 @@ impl WebhookSink {
         let app = Router::new()
             .route("/{mode}/{name}", post(receive))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .unwrap();
-        });
+        let (addr, cancel) = super::serve_local(app).await;
         WebhookSink {
             addr,
             shared,
