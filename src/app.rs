@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info};
 
 use crate::actuators::Actuators;
+use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::engine::Engine;
 use crate::journal::{AnyStore, FileStore, Journal, KubeStore};
@@ -170,6 +171,8 @@ pub async fn run(
         config.server.listen = addr;
     }
     let config = Arc::new(config);
+    // Anchored now: every stamp from here on is this instant plus monotonic time.
+    let clock = Clock::system();
     let kube = connect_kube(&config).await;
     let prober = Prober::new()?.with_kube(kube.clone());
     let metrics = Arc::new(Metrics::new());
@@ -179,7 +182,7 @@ pub async fn run(
         metrics: metrics.clone(),
         status: status.clone(),
         scheduler_running: false.into(),
-        started: jiff::Timestamp::now(),
+        started: clock.now(),
     });
     let listener = TcpListener::bind(config.server.listen)
         .await
@@ -205,6 +208,10 @@ pub async fn run(
     );
 
     let tracker = TaskTracker::new();
+    let skew = crate::clock::skew::spawn(clock.clone(), metrics.clone(), cancel.clone());
+    tracker.spawn(async move {
+        let _ = skew.await;
+    });
     let cluster = kube
         .as_ref()
         .map(|client| spawn_cluster_tasks(client, &config, &metrics, &cancel, &tracker));
@@ -212,7 +219,7 @@ pub async fn run(
     let (tx, rx) = mpsc::channel(1024);
     let store = journal_store(&config, kube.as_ref());
     info!(journal = %store.describe(), "journal");
-    let journal = Journal::open(store, jiff::Timestamp::now()).await;
+    let journal = Journal::open(store, clock.now()).await;
     // Local mode: one daemon, always the leader. In a cluster: the Lease holder.
     let (_local_leader, local) = watch::channel(true);
     let leader = cluster.as_ref().map_or(local, |c| c.leader.clone());

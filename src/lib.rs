@@ -59,6 +59,7 @@
 //! | [`check`] | `astreinte check`: every probe once, as a table |
 //! | [`level`] | the P1–P4 incident levels |
 //! | [`when`] | times for people: policy time zone, "3 min ago" |
+//! | [`clock`] | the daemon's time: wall at start + monotonic (durations ignore clock jumps); jump detection |
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
 //! | [`demo`] | `astreinte demo`: the local stack, its configuration, the daemon on it, faults |
 //! | [`shutdown`], [`telemetry`] | signals; logs |
@@ -68,6 +69,7 @@ pub mod app;
 pub mod check;
 pub mod client;
 pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod engine;

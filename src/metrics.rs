@@ -223,7 +223,7 @@ pub struct BuildLabels {
     pub version: &'static str,
 }
 
-type FloatGauge = Gauge<f64, AtomicU64>;
+pub type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// The registry and handles to every family.
 pub struct Metrics {
@@ -241,6 +241,8 @@ pub struct Metrics {
     pub remediation_budget_remaining: Family<RuleLabels, Gauge>,
     pub leader: Gauge,
     pub notifications_total: Family<NotifyLabels, Counter>,
+    /// Wall clock − the daemon's projected (monotonic) time, see [`crate::clock`].
+    pub clock_skew_seconds: FloatGauge,
     gauges: HashMap<GaugeName, Family<Vec<(String, String)>, FloatGauge>>,
 }
 
@@ -332,6 +334,12 @@ impl Metrics {
             "Incident notices by receiver and result (delivered, failed, dropped)",
             notifications_total.clone(),
         );
+        let clock_skew_seconds = FloatGauge::default();
+        ours.register(
+            "clock_skew_seconds",
+            "System (wall) clock minus the daemon's monotonic time since start: non-zero after the system time jumped",
+            clock_skew_seconds.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -361,6 +369,7 @@ impl Metrics {
             remediation_budget_remaining,
             leader,
             notifications_total,
+            clock_skew_seconds,
             gauges,
         }
     }

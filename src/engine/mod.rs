@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::check;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::incident::Event;
 use crate::journal::{Journal, Store};
@@ -49,6 +50,8 @@ pub struct Engine<S> {
     recorder: Option<std::io::LineWriter<std::fs::File>>,
     /// Rules, actions and their results (absent for a probe-only engine).
     remediation: Option<(Remediator, mpsc::Receiver<TaskResult>)>,
+    /// Where the loop reads the time ([`crate::clock`]): stamps never follow a clock jump.
+    clock: Clock,
     dirty: bool,
 }
 
@@ -78,6 +81,7 @@ impl<S: Store> Engine<S> {
             recorder: None,
             config_updates: None,
             notifier: None,
+            clock: Clock::system(),
             dirty: false,
         };
         engine.publish();
@@ -98,6 +102,12 @@ impl<S: Store> Engine<S> {
         deliveries: mpsc::Receiver<Delivery>,
     ) -> Self {
         self.notifier = Some((notifier, deliveries));
+        self
+    }
+
+    /// Reads the time from `clock` (tests: a manual clock) instead of the system's.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -232,7 +242,7 @@ impl<S: Store> Engine<S> {
                     warn!(incident = %i.id, level = %i.peak, "incident past its response target")
                 }
                 Event::Resolved(i) => {
-                    info!(incident = %i.id, minutes = i.duration(jiff::Timestamp::now()).as_secs() / 60, "incident resolved");
+                    info!(incident = %i.id, minutes = i.duration(self.clock.now()).as_secs() / 60, "incident resolved");
                     self.write_postmortem(&i.id);
                     if let Some((r, _)) = &mut self.remediation {
                         r.on_resolved(&self.config, &self.journal.doc, &i.id);
@@ -241,7 +251,7 @@ impl<S: Store> Engine<S> {
                 Event::Paged { text, .. } => warn!(page = %text, "paging the on-call"),
             }
             if let Some((notifier, _)) = &self.notifier {
-                notifier.notify(&event, jiff::Timestamp::now());
+                notifier.notify(&event, self.clock.now());
             }
             if let Some(tx) = &self.events
                 && tx.try_send(event).is_err()

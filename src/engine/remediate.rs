@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::Engine;
+use crate::clock::Now;
 use crate::incident::Event;
 use crate::journal::Store;
 use crate::remediation::{Context, DecisionEntry, Remediator, TaskResult};
@@ -25,7 +26,7 @@ impl<S: Store> Engine<S> {
     /// value and the incident events it produced. `None` without remediation.
     fn with_context<T>(
         &mut self,
-        now: jiff::Timestamp,
+        now: Now,
         f: impl FnOnce(&mut Remediator, &mut Context<'_>) -> T,
     ) -> Option<(T, Vec<Event>)> {
         let (remediator, _) = self.remediation.as_mut()?;
@@ -36,7 +37,8 @@ impl<S: Store> Engine<S> {
             doc: &mut self.journal.doc,
             journal_problem: self.journal.problem.as_deref(),
             metrics: &self.metrics,
-            now,
+            now: now.at,
+            wall: now.wall,
             events: &mut events,
         };
         let out = f(remediator, &mut cx);
@@ -47,8 +49,10 @@ impl<S: Store> Engine<S> {
     }
 
     /// Puts every rule through the policy and starts the actions it allows, after their
-    /// journal entries are written. No entry, no action.
-    pub async fn remediate(&mut self, now: jiff::Timestamp) {
+    /// journal entries are written. No entry, no action. `now`: both readings of the clock
+    /// (a bare timestamp, in tests and replays, stands for both).
+    pub async fn remediate(&mut self, now: impl Into<Now>) {
+        let now = now.into();
         let Some((records, mut events)) = self.with_context(now, |r, cx| r.evaluate(cx)) else {
             return;
         };
@@ -75,7 +79,8 @@ impl<S: Store> Engine<S> {
 
     /// Puts every rule through the policy and writes the journal entries of the actions it
     /// allows, without running them (`astreinte simulate`). Returns the entries' ids.
-    pub fn remediate_without_running(&mut self, now: jiff::Timestamp) -> Vec<u64> {
+    pub fn remediate_without_running(&mut self, now: impl Into<Now>) -> Vec<u64> {
+        let now = now.into();
         let Some((records, events)) = self.with_context(now, |r, cx| r.evaluate(cx)) else {
             return vec![];
         };
@@ -84,7 +89,8 @@ impl<S: Store> Engine<S> {
     }
 
     /// Records the result of an action or verification task.
-    pub fn on_task_result(&mut self, result: TaskResult, now: jiff::Timestamp) {
+    pub fn on_task_result(&mut self, result: TaskResult, now: impl Into<Now>) {
+        let now = now.into();
         let Some(((), events)) = self.with_context(now, |r, cx| r.on_result(cx, result)) else {
             return;
         };
@@ -109,12 +115,12 @@ impl<S: Store> Engine<S> {
         loop {
             tokio::select! {
                 Some(result) = next_result(&mut self.remediation) => {
-                    self.on_task_result(result, jiff::Timestamp::now());
+                    self.on_task_result(result, self.clock.read());
                     self.persist().await;
                 }
                 _ = tracker.wait() => {
                     while let Some(result) = self.remediation.as_mut().and_then(|(_, rx)| rx.try_recv().ok()) {
-                        self.on_task_result(result, jiff::Timestamp::now());
+                        self.on_task_result(result, self.clock.read());
                     }
                     return;
                 }

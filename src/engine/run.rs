@@ -32,24 +32,24 @@ impl<S: Store> Engine<S> {
                     // A level change is put through the rules at once, not at the next tick
                     // (which cost up to 1 s on the decision path, docs/BENCHMARKS.md).
                     Some(o) => if self.handle(&o) {
-                        self.remediate(jiff::Timestamp::now()).await;
+                        self.remediate(self.clock.read()).await;
                     },
                     None => break,
                 },
                 Some(result) = next_result(&mut self.remediation) => {
-                    self.on_task_result(result, jiff::Timestamp::now());
+                    self.on_task_result(result, self.clock.read());
                 }
                 Some(new) = next_config(&mut self.config_updates) => self.set_config(new),
                 Some(d) = next_delivery(&mut self.notifier) => {
-                    let now = jiff::Timestamp::now();
+                    let now = self.clock.now();
                     if self.journal.doc.incidents.note(&d.key, EntryKind::Notification, d.timeline_text(), now) {
                         self.dirty = true;
                         self.publish();
                     }
                 }
                 _ = tick.tick() => {
-                    let now = jiff::Timestamp::now();
-                    self.tick(now);
+                    let now = self.clock.read();
+                    self.tick(now.at);
                     self.remediate(now).await;
                 }
                 _ = cancel.cancelled() => break,

@@ -49,7 +49,7 @@ pub struct Incident {
 impl Incident {
     pub fn duration(&self, now: jiff::Timestamp) -> Duration {
         let end = self.resolved_at.unwrap_or(now);
-        end.duration_since(self.opened_at).unsigned_abs()
+        crate::clock::elapsed(end, self.opened_at)
     }
 
     pub fn title(&self) -> String {
@@ -182,7 +182,7 @@ impl Incidents {
         let mut resolved = vec![];
         for (key, inc) in &mut self.open {
             if let Some(green) = inc.green_since
-                && now.duration_since(green).unsigned_abs() >= settings.green_period
+                && crate::clock::elapsed(now, green) >= settings.green_period
             {
                 inc.resolved_at = Some(now);
                 let lasted = humantime::format_duration(round_secs(inc.duration(now)));

@@ -42,6 +42,7 @@ impl<S: Store> Journal<S> {
                 Ok(doc) => {
                     journal.doc = doc;
                     journal.version = Some(snap.version);
+                    warn_future_stamps(&journal.doc, now);
                     let n = journal.doc.mark_interrupted(now);
                     if n > 0 {
                         tracing::warn!(
@@ -112,6 +113,24 @@ impl<S: Store> Journal<S> {
         self.doc.actions.sort_by_key(|a| a.started_at);
         self.version = Some(snap.version);
         Ok(())
+    }
+}
+
+/// Entries stamped ahead of `now` come from a process whose clock was ahead (or the system
+/// time went back since): they still count toward budgets and cooldowns until they age out.
+fn warn_future_stamps(doc: &JournalDoc, now: jiff::Timestamp) {
+    let ahead = doc
+        .actions
+        .iter()
+        .map(|a| crate::clock::elapsed(a.started_at, now))
+        .max()
+        .unwrap_or_default();
+    if ahead > crate::clock::JUMP_THRESHOLD {
+        tracing::warn!(
+            ahead_seconds = ahead.as_secs(),
+            "journal entries are stamped in the future (the clock went back since they were \
+             written): they count toward budgets and cooldowns until they age out"
+        );
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::clock::elapsed;
 use crate::config::{Budget, Config, Mode, RuleConfig};
 use crate::journal::{ActionRecord, ActionResult};
 use crate::level::Level;
@@ -79,7 +80,10 @@ pub struct TriggerState {
 /// Everything a decision looks at. Gathered by the engine; nothing here does IO.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
+    /// The daemon's projected time ([`crate::clock`]): every duration is measured from it.
     pub now: jiff::Timestamp,
+    /// The wall clock: only for time-of-day `windows`.
+    pub wall: jiff::Timestamp,
     pub trigger: TriggerState,
     /// The rule was reached by escalation from a rule whose verification failed: its
     /// `for` duration is waived (its level and every other gate still apply).
@@ -128,14 +132,14 @@ fn gates(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<Mode, Hold
         let held = f
             .trigger
             .since
-            .map_or(Duration::ZERO, |s| f.now.duration_since(s).unsigned_abs());
+            .map_or(Duration::ZERO, |s| elapsed(f.now, s));
         if held < hold_for {
             return Err(Hold::TooEarly {
                 left: hold_for - held,
             });
         }
     }
-    check_window(config, rule, f.now)?;
+    check_window(config, rule, f.wall)?;
     if let Some(object) = rule.action.object()
         && !config.policy.allow.is_empty()
         && !config
@@ -190,7 +194,7 @@ fn gates(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<Mode, Hold
     // A rule without a cooldown still waits between two actions: no tight loops.
     let cooldown = rule.cooldown.unwrap_or(DEFAULT_COOLDOWN);
     if let Some(last) = mine.iter().map(|a| a.started_at).max() {
-        let since = f.now.duration_since(last).unsigned_abs();
+        let since = elapsed(f.now, last);
         if since < cooldown {
             return Err(Hold::Cooldown {
                 left: cooldown - since,
@@ -212,7 +216,8 @@ fn worked(a: &ActionRecord) -> bool {
     a.result == ActionResult::Succeeded && a.verified != Some(false)
 }
 
-fn check_window(config: &Config, rule: &RuleConfig, now: jiff::Timestamp) -> Result<(), Hold> {
+/// Windows are times of day: they read the wall clock (`wall`), not the projected time.
+fn check_window(config: &Config, rule: &RuleConfig, wall: jiff::Timestamp) -> Result<(), Hold> {
     if rule.windows.is_empty() {
         return Ok(());
     }
@@ -222,7 +227,7 @@ fn check_window(config: &Config, rule: &RuleConfig, now: jiff::Timestamp) -> Res
         .as_deref()
         .and_then(|n| jiff::tz::TimeZone::get(n).ok())
         .unwrap_or(jiff::tz::TimeZone::UTC);
-    let (text, minute) = local_time(now, &tz);
+    let (text, minute) = local_time(wall, &tz);
     if rule.windows.iter().any(|w| window_contains(w, minute)) {
         Ok(())
     } else {
@@ -236,9 +241,8 @@ fn check_budgets(
     f: &Facts<'_>,
     mode: Mode,
 ) -> Result<(), Hold> {
-    let within = |b: &Budget, a: &&ActionRecord| {
-        counted(a, mode) && f.now.duration_since(a.started_at).unsigned_abs() < b.per
-    };
+    let within =
+        |b: &Budget, a: &&ActionRecord| counted(a, mode) && elapsed(f.now, a.started_at) < b.per;
     let object = rule.action.object();
     type Applies<'r> = &'r dyn Fn(&ActionRecord) -> bool;
     let scopes: [(&str, Option<&Budget>, Applies<'_>); 3] = [
@@ -280,7 +284,7 @@ pub fn budget_remaining(
     let used = actions
         .iter()
         .filter(|a| a.rule == rule.id && counted(a, mode))
-        .filter(|a| now.duration_since(a.started_at).unsigned_abs() < b.per)
+        .filter(|a| elapsed(now, a.started_at) < b.per)
         .count();
     Some(
         b.max

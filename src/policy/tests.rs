@@ -56,6 +56,7 @@ fn record(
 fn facts<'a>(actions: &'a [ActionRecord]) -> Facts<'a> {
     Facts {
         now: t(3600 * 5),
+        wall: t(3600 * 5),
         trigger: TriggerState {
             level: Level::P1,
             reason: "bad_status".into(),

@@ -74,6 +74,8 @@ pub struct Prober {
     /// `None`: no cluster (local mode); Kubernetes probes then say `Unknown: no_cluster`.
     cluster: Option<Arc<cluster::Cluster>>,
     patroni: patroni::Clients,
+    /// Stamps observations ([`crate::clock`]: never follows a jump of the system time).
+    clock: crate::clock::Clock,
 }
 
 impl Prober {
@@ -84,7 +86,19 @@ impl Prober {
             promql: promql::Client::new().map_err(Error::HttpClient)?,
             cluster: None,
             patroni: patroni::Clients::new().map_err(Error::HttpClient)?,
+            clock: crate::clock::Clock::system(),
         })
+    }
+
+    /// Stamps observations with `clock` (tests: a manual clock).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock observations are stamped with.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
     }
 
     /// Gives the Kubernetes probes a cluster to look at.
@@ -96,7 +110,7 @@ impl Prober {
     /// Runs one probe under its timeout and stamps the result.
     pub async fn observe(&self, config: &Config, probe: &ProbeConfig) -> Observation {
         let timeout = config.timeout(probe);
-        let at = jiff::Timestamp::now();
+        let at = self.clock.now();
         let started = Instant::now();
         let finding = match tokio::time::timeout(timeout, self.find(probe, timeout)).await {
             Ok(f) => f,

@@ -57,7 +57,10 @@ pub struct Context<'a> {
     pub doc: &'a mut JournalDoc,
     pub journal_problem: Option<&'a str>,
     pub metrics: &'a Metrics,
+    /// The projected time ([`crate::clock`]): stamps and durations.
     pub now: jiff::Timestamp,
+    /// The wall clock: time-of-day windows only.
+    pub wall: jiff::Timestamp,
     /// Events for the notifier (pages).
     pub events: &'a mut Vec<Event>,
 }
@@ -106,6 +109,7 @@ impl Remediator {
                 .collect();
             let facts = Facts {
                 now: cx.now,
+                wall: cx.wall,
                 trigger: TriggerState {
                     level,
                     reason,

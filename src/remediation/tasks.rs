@@ -74,8 +74,7 @@ pub async fn act(job: Job, prober: Prober, actuators: Actuators, tx: mpsc::Sende
             .await;
         return;
     }
-    let trigger_for =
-        trigger_since.map(|since| jiff::Timestamp::now().duration_since(since).unsigned_abs());
+    let trigger_for = trigger_since.map(|since| crate::clock::elapsed(prober.clock().now(), since));
     if let Err(hold) = actuators.check(&rule.action, &config, trigger_for).await {
         let _ = tx
             .send(TaskResult::Held {

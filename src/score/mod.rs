@@ -189,7 +189,7 @@ fn raw_level(
     let reason = outcome.reason().to_owned();
     if reason == "no_leader" {
         let since = *state.no_leader_since.get_or_insert(obs.at);
-        let lasted = obs.at.duration_since(since).unsigned_abs();
+        let lasted = crate::clock::elapsed(obs.at, since);
         if lasted >= NO_LEADER_P1_AFTER && !probe.levels.contains_key("no_leader") {
             level = Level::P1;
         }

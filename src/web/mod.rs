@@ -25,7 +25,7 @@ const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'
 
 /// `GET /`.
 pub async fn status_page(State(s): State<Arc<AppState>>) -> Response {
-    let html = render_state(&s, jiff::Timestamp::now());
+    let html = render_state(&s, crate::clock::Clock::system().now());
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
