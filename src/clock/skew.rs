@@ -61,8 +61,8 @@ pub fn observe(clock: &Clock, watch: &mut SkewWatch, metrics: &Metrics) -> Optio
     let change = watch.check(skew);
     match change {
         Some(Change::Jumped { by, skew }) => tracing::warn!(
-            jump_seconds = by.as_secs(),
-            skew_seconds = skew.as_secs(),
+            jump_seconds = whole_seconds(by),
+            skew_seconds = whole_seconds(skew),
             projected = %clock.now(),
             "the system clock jumped: durations (cooldowns, budgets, green periods) keep \
              counting on the monotonic clock; time-of-day windows follow the new wall time"
@@ -74,6 +74,11 @@ pub fn observe(clock: &Clock, watch: &mut SkewWatch, metrics: &Metrics) -> Optio
         None => {}
     }
     change
+}
+
+/// `by` rounded to the second (a jump of -2 h is logged as -7200, not -7199).
+fn whole_seconds(by: SignedDuration) -> i64 {
+    by.as_secs_f64().round() as i64
 }
 
 /// Compares the clocks every second until `cancel` fires.
