@@ -63,15 +63,16 @@ async fn connect_kube(config: &Config) -> Option<crate::clients::kube::Client> {
 struct ClusterTasks {
     /// Whether this replica holds the Lease (only the leader remediates).
     leader: watch::Receiver<bool>,
-    /// New configurations from the policy ConfigMap, already validated.
-    configs: Option<watch::Receiver<Arc<Config>>>,
+    /// Whether the policy ConfigMap is watched (then it is the live source of configurations).
+    policy_watched: bool,
 }
 
 /// In a cluster: leader election on the Lease, and the policy ConfigMap watch when one is
-/// configured (a good new version replaces the running configuration; a bad one is rejected).
+/// configured (a good new version is published on `configs`; a bad one is rejected).
 fn spawn_cluster_tasks(
     client: &crate::clients::kube::Client,
     config: &Arc<Config>,
+    configs: &Arc<watch::Sender<Arc<Config>>>,
     metrics: &Arc<Metrics>,
     cancel: &CancellationToken,
     tracker: &TaskTracker,
@@ -90,21 +91,23 @@ fn spawn_cluster_tasks(
     tracker.spawn(async move {
         let _ = elector.await;
     });
-    let configs = config.kubernetes.policy_configmap.as_ref().map(|name| {
-        let (rx, watch) = crate::reload::spawn(
+    if let Some(name) = &config.kubernetes.policy_configmap {
+        let watch = crate::reload::spawn_into(
             client.clone(),
             &config.kubernetes.namespace,
             name,
-            config.clone(),
+            configs.clone(),
             metrics.clone(),
             cancel.clone(),
         );
         tracker.spawn(async move {
             let _ = watch.await;
         });
-        rx
-    });
-    ClusterTasks { leader, configs }
+    }
+    ClusterTasks {
+        leader,
+        policy_watched: config.kubernetes.policy_configmap.is_some(),
+    }
 }
 
 /// The journal's store: the ConfigMap named in `[kubernetes]` in a cluster, else the file.
@@ -212,9 +215,22 @@ pub async fn run(
     tracker.spawn(async move {
         let _ = skew.await;
     });
-    let cluster = kube
-        .as_ref()
-        .map(|client| spawn_cluster_tasks(client, &config, &metrics, &cancel, &tracker));
+    // Every source of new configurations (policy ConfigMap, SIGHUP) publishes here.
+    let (reload_tx, reload_rx) = watch::channel(config.clone());
+    let reload_tx = Arc::new(reload_tx);
+    let cluster = kube.as_ref().map(|client| {
+        spawn_cluster_tasks(client, &config, &reload_tx, &metrics, &cancel, &tracker)
+    });
+    let on_hangup = crate::reload::hangup::OnHangup::of(
+        &config,
+        cluster.as_ref().is_some_and(|c| c.policy_watched),
+    );
+    let hangup =
+        crate::reload::hangup::spawn(on_hangup, reload_tx, metrics.clone(), cancel.clone())
+            .context("cannot install the SIGHUP handler")?;
+    tracker.spawn(async move {
+        let _ = hangup.await;
+    });
     let server = tokio::spawn(server::serve(listener, state.clone(), cancel.clone()));
     let (tx, rx) = mpsc::channel(1024);
     let store = journal_store(&config, kube.as_ref());
@@ -263,19 +279,17 @@ pub async fn run(
         tx.clone(),
         metrics.clone(),
     );
-    if let Some(configs) = cluster.and_then(|c| c.configs) {
-        spawn_reloader(
-            configs,
-            state.clone(),
-            config_tx,
-            tracker.clone(),
-            cancel.clone(),
-            probes_cancel,
-            prober,
-            tx,
-            metrics,
-        );
-    }
+    spawn_reloader(
+        reload_rx,
+        state.clone(),
+        config_tx,
+        tracker.clone(),
+        cancel.clone(),
+        probes_cancel,
+        prober,
+        tx,
+        metrics,
+    );
     tracker.close();
     state.scheduler_running.store(true, Ordering::Release);
 

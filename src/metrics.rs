@@ -240,6 +240,8 @@ pub struct Metrics {
     pub remediation_actions_total: Family<ActionLabels, Counter>,
     pub remediation_budget_remaining: Family<RuleLabels, Gauge>,
     pub leader: Gauge,
+    /// Probe tasks alive: the enabled probes, also after any number of reloads.
+    pub probe_tasks: Gauge,
     pub notifications_total: Family<NotifyLabels, Counter>,
     /// Wall clock − the daemon's projected (monotonic) time, see [`crate::clock`].
     pub clock_skew_seconds: FloatGauge,
@@ -328,6 +330,12 @@ impl Metrics {
             "Whether this replica holds the leader Lease and may remediate (1) or not (0)",
             leader.clone(),
         );
+        let probe_tasks = Gauge::default();
+        ours.register(
+            "probe_tasks",
+            "Probe tasks running: one per enabled probe of the running configuration",
+            probe_tasks.clone(),
+        );
         let notifications_total = Family::<NotifyLabels, Counter>::default();
         ours.register(
             "notifications",
@@ -368,6 +376,7 @@ impl Metrics {
             remediation_actions_total,
             remediation_budget_remaining,
             leader,
+            probe_tasks,
             notifications_total,
             clock_skew_seconds,
             gauges,

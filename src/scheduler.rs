@@ -75,6 +75,7 @@ pub fn spawn_all<R: RunProbe>(
         }
         count += 1;
         let task = ProbeTask {
+            _alive: Alive::new(&metrics),
             config: config.clone(),
             index,
             runner: runner.clone(),
@@ -87,7 +88,26 @@ pub fn spawn_all<R: RunProbe>(
     count
 }
 
+/// Counts a probe task in `astreinte_probe_tasks` from its spawn to its end (or to its drop
+/// unpolled, when cancelled at once).
+struct Alive(prometheus_client::metrics::gauge::Gauge);
+
+impl Alive {
+    fn new(metrics: &Metrics) -> Self {
+        metrics.probe_tasks.inc();
+        Alive(metrics.probe_tasks.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 struct ProbeTask<R> {
+    /// Held for the task's life.
+    _alive: Alive,
     config: Arc<Config>,
     index: usize,
     runner: R,

@@ -1,9 +1,7 @@
-//! Live policy toggles: the policy ConfigMap (keys `probes.toml` and `remediations.toml`) is
-//! watched through the API (not the mounted file, which the kubelet refreshes late), each
-//! version parsed and validated by [`crate::config::load_from_strings`]. A good one is
-//! published on the channel; a bad one is rejected with every problem logged, a Warning Event
-//! on the ConfigMap and `astreinte_config_reload_total{result="invalid"}`, and the last good
-//! configuration stays.
+//! The policy ConfigMap (keys `probes.toml` and `remediations.toml`), watched through the API
+//! (not the mounted file, which the kubelet refreshes late). Each new version is parsed and
+//! validated by [`crate::config::load_from_strings`]; a bad one also gets a Warning Event on
+//! the ConfigMap.
 
 use std::sync::Arc;
 
@@ -17,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actuators::kube::{EventType, record_event};
 use crate::clients::kube::Client;
 use crate::config::{self, Config, PROBES_FILE, REMEDIATIONS_FILE};
-use crate::metrics::{Metrics, ResultLabels};
+use crate::metrics::Metrics;
 
 /// Events carry at most this much of the problem list (the log has all of it).
 const EVENT_MESSAGE_MAX: usize = 1024;
@@ -33,10 +31,24 @@ pub fn spawn(
     cancel: CancellationToken,
 ) -> (watch::Receiver<Arc<Config>>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = watch::channel(initial);
+    let task = spawn_into(client, namespace, name, Arc::new(tx), metrics, cancel);
+    (rx, task)
+}
+
+/// Watches `namespace/name` and publishes each good version on `tx` (shared with the other
+/// sources of configurations, see [`super`]). Stops when `cancel` fires.
+pub fn spawn_into(
+    client: Client,
+    namespace: &str,
+    name: &str,
+    tx: Arc<watch::Sender<Arc<Config>>>,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let origin = format!("{namespace}/{name}");
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         let mut stream = watcher(api, config)
             .default_backoff()
             .applied_objects()
@@ -66,8 +78,7 @@ pub fn spawn(
             last_seen = Some(keys.clone());
             apply(&client, &cm, &origin, keys, &tx, &metrics).await;
         }
-    });
-    (rx, task)
+    })
 }
 
 async fn apply(
@@ -86,33 +97,9 @@ async fn apply(
         )]),
     };
     match result {
-        Ok(new) => {
-            metrics
-                .config_reload_total
-                .get_or_create(&ResultLabels { result: "applied" })
-                .inc();
-            tracing::info!(
-                configmap = %origin,
-                probes = new.enabled_probes().count(),
-                rules = new.rules.len(),
-                mode = new.policy.mode.as_str(),
-                "configuration reloaded from the policy configmap"
-            );
-            tx.send_replace(Arc::new(new));
-        }
+        Ok(new) => super::accept(new, &format!("configmap {origin}"), tx, metrics),
         Err(problems) => {
-            metrics
-                .config_reload_total
-                .get_or_create(&ResultLabels { result: "invalid" })
-                .inc();
-            for p in &problems {
-                tracing::error!(configmap = %origin, problem = %p, "invalid policy configmap");
-            }
-            tracing::error!(
-                configmap = %origin,
-                problems = problems.len(),
-                "policy configmap rejected, keeping the last good configuration"
-            );
+            super::reject(&problems, &format!("configmap {origin}"), metrics);
             let mut message = format!(
                 "rejected, keeping the last good configuration: {}",
                 problems.join("; ")
