@@ -78,6 +78,10 @@ async fn readyz(State(s): State<Arc<AppState>>) -> (StatusCode, &'static str) {
 struct StatusPage {
     version: &'static str,
     started: jiff::Timestamp,
+    /// The daemon's time (wall clock at start + monotonic time), which every stamp uses.
+    now: jiff::Timestamp,
+    /// The system clock as the daemon reads it (differs from `now` after a clock jump).
+    wall: jiff::Timestamp,
     config: String,
     mode: &'static str,
     probes: Vec<ProbeStatus>,
@@ -85,9 +89,12 @@ struct StatusPage {
 
 async fn status(State(s): State<Arc<AppState>>) -> Json<StatusPage> {
     let config = s.config.load();
+    let clock = crate::clock::Clock::system().read();
     Json(StatusPage {
         version: env!("CARGO_PKG_VERSION"),
         started: s.started,
+        now: clock.at,
+        wall: clock.wall,
         config: config.source.to_string(),
         mode: config.policy.mode.as_str(),
         probes: s.status.snapshot(),

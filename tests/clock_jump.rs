@@ -150,6 +150,19 @@ async fn a_clock_jump_neither_frees_nor_freezes_budgets_and_cooldowns() {
             },
         )
         .await;
+        // The daemon's own view on /status: its wall clock moved, its time did not.
+        let status: serde_json::Value =
+            serde_json::from_str(&get_text(&format!("{base}/status")).await.unwrap()).unwrap();
+        let real = jiff::Timestamp::now();
+        let seconds_off = |field: &str| {
+            let t: jiff::Timestamp = status[field].as_str().unwrap().parse().unwrap();
+            t.duration_since(real).as_secs_f64()
+        };
+        assert!(
+            (seconds_off("wall") - expected).abs() < 5.0,
+            "wall at {offset}: {status}"
+        );
+        assert!(seconds_off("now").abs() < 5.0, "now at {offset}: {status}");
         // Rules evaluated at least twice after the jump (daemon time is real time).
         let since = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
         let line = wait_for(
