@@ -6,7 +6,7 @@
 //! # Data flow
 //!
 //! ```text
-//!  probes.toml ─┐                       ┌── reload: policy ConfigMap watch (keeps the last good)
+//!  probes.toml ─┐                       ┌── reload: policy ConfigMap watch or SIGHUP (keeps the last good)
 //! remediations ─┴─► config (validate) ──┴──► Arc<Config>
 //!                                              │
 //!  scheduler ── one task per probe: spread start, skip missed ticks, faster while unhealthy
@@ -36,7 +36,7 @@
 //! | `main.rs` | the CLI (clap); thin |
 //! | [`app`] | wiring: build from config, spawn tasks, stop cleanly |
 //! | [`config`] | loading (figment: TOML + `ASTREINTE_*` env), serde types, `validate()` |
-//! | [`reload`] | live policy from a watched ConfigMap, keeping the last good one |
+//! | [`reload`] | live configuration from a watched ConfigMap or SIGHUP, keeping the last good one |
 //! | [`scheduler`] | when each probe runs |
 //! | [`probes`] | the outcome types and one file per probe kind |
 //! | [`engine`] | what happens to each observation, in order |

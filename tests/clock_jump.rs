@@ -19,7 +19,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use support::{free_port, serve_local, wait_for};
 
+#[cfg(target_arch = "x86_64")]
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+#[cfg(target_arch = "aarch64")]
+const LIBFAKETIME: &str = "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1";
 
 async fn get_text(url: &str) -> Option<String> {
     reqwest::get(url).await.ok()?.text().await.ok()

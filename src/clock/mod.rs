@@ -15,7 +15,8 @@
 //! Jumps are detected by comparing the two: when they differ by more than
 //! [`JUMP_THRESHOLD`], a warning is logged once per jump, and
 //! `astreinte_clock_skew_seconds` (wall − projected) is always exported (see [`skew`]).
-//! The projection lives as long as the process: a restart anchors again at the wall clock.
+//! The projection lives as long as the process: a restart anchors again at the wall clock
+//! (after a jump ahead, entries written before the restart then look older by the jump).
 //!
 //! Journal entries written by a previous process carry that process's projection. If the
 //! wall clock went back between the two runs they may be stamped in the future. Durations
