@@ -74,3 +74,48 @@ pub fn reload(dir: &std::path::Path, tx: &watch::Sender<Arc<Config>>, metrics: &
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sighup_rereads_a_directory_unless_a_configmap_is_the_live_source() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(config::PROBES_FILE), "").unwrap();
+        std::fs::write(dir.path().join(config::REMEDIATIONS_FILE), "").unwrap();
+        let from_dir = config::load_dir(dir.path()).unwrap();
+        assert_eq!(
+            OnHangup::of(&from_dir, false),
+            OnHangup::Reload(dir.path().to_path_buf())
+        );
+        assert!(matches!(OnHangup::of(&from_dir, true), OnHangup::Ignore(_)));
+        let embedded = config::load_embedded().unwrap();
+        assert!(matches!(
+            OnHangup::of(&embedded, false),
+            OnHangup::Ignore(_)
+        ));
+    }
+
+    #[test]
+    fn a_bad_directory_keeps_the_last_good_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(config::PROBES_FILE),
+            "[[probe]]\nid = \"x\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(config::REMEDIATIONS_FILE), "").unwrap();
+        let good = Arc::new(config::load_dir(dir.path()).unwrap());
+        let (tx, rx) = watch::channel(good.clone());
+        let metrics = Metrics::new();
+        std::fs::write(dir.path().join(config::PROBES_FILE), "[[probe]]\nid = 1\n").unwrap();
+        reload(dir.path(), &tx, &metrics);
+        assert!(Arc::ptr_eq(&rx.borrow(), &good));
+        assert!(
+            metrics
+                .encode()
+                .contains("astreinte_config_reload_total{result=\"invalid\"} 1")
+        );
+    }
+}
