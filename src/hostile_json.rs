@@ -69,6 +69,8 @@ pub fn nasty_value() -> impl Strategy<Value = Value> {
         Just(json!(0)),
         Just(json!(-1)),
         Just(json!(i64::MIN)),
+        Just(json!(i32::MAX)),
+        Just(json!(i32::MIN)),
         Just(json!(u64::MAX)),
         Just(json!(1e308)),
         Just(json!(-1e308)),
