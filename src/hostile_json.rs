@@ -1,6 +1,7 @@
 //! Test-only proptest strategies for hostile JSON: arbitrary values, and almost-valid documents
 //! made from a real one (a captured Patroni answer, a Kubernetes object, a journal) by
-//! removing, retyping, blowing up, duplicating or emptying one of its parts.
+//! removing, retyping, blowing up, duplicating or emptying one of its parts; and the real
+//! Deployment shape that probes and actuators both read.
 //!
 //! Used by the decoders' property tests (`src/**/proptests.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -232,6 +233,30 @@ pub fn nearest_key(path: &[Step]) -> Option<&str> {
     path.iter().rev().find_map(|s| match s {
         Step::Key(k) => Some(k.as_str()),
         Step::Index(_) => None,
+    })
+}
+
+/// A Deployment as the API server returns it (trimmed to what is read).
+pub fn deployment_json(replicas: i32) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": "api", "namespace": "shop", "generation": 3 },
+        "spec": {
+            "replicas": replicas,
+            "selector": { "matchLabels": { "app": "api" } },
+            "template": {
+                "metadata": { "labels": { "app": "api" } },
+                "spec": { "containers": [{ "name": "api", "image": "api:1" }] }
+            }
+        },
+        "status": {
+            "observedGeneration": 3, "replicas": replicas, "updatedReplicas": replicas,
+            "readyReplicas": replicas, "availableReplicas": replicas,
+            "conditions": [
+                { "type": "Available", "status": "True" },
+                { "type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable" }
+            ]
+        }
     })
 }
 

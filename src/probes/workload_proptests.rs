@@ -9,31 +9,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::hostile_json::{config, edited};
-
-/// A Deployment as the API server returns it (trimmed to what is read).
-pub(crate) fn deployment_json(replicas: i32) -> Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": { "name": "api", "namespace": "shop", "generation": 3 },
-        "spec": {
-            "replicas": replicas,
-            "selector": { "matchLabels": { "app": "api" } },
-            "template": {
-                "metadata": { "labels": { "app": "api" } },
-                "spec": { "containers": [{ "name": "api", "image": "api:1" }] }
-            }
-        },
-        "status": {
-            "observedGeneration": 3, "replicas": replicas, "updatedReplicas": replicas,
-            "readyReplicas": replicas, "availableReplicas": replicas,
-            "conditions": [
-                { "type": "Available", "status": "True" },
-                { "type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable" }
-            ]
-        }
-    })
-}
+use crate::hostile_json::{config, deployment_json, edited};
 
 fn pod_json(name: &str) -> Value {
     json!({
