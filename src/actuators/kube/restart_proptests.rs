@@ -74,9 +74,15 @@ proptest! {
 fn no_status_or_negative_counts_never_complete() {
     let mut doc = deployment_json(0);
     doc.as_object_mut().unwrap().remove("status");
-    doc["metadata"].as_object_mut().unwrap().remove("generation");
+    doc["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("generation");
     let d: Deployment = serde_json::from_value(doc).unwrap();
-    assert_eq!(rollout_state(&d), (false, "no status yet (generation 0)".to_owned()));
+    assert_eq!(
+        rollout_state(&d),
+        (false, "no status yet (generation 0)".to_owned())
+    );
     let d: Deployment = serde_json::from_value(deployment_json(-1)).unwrap();
     assert!(!rollout_state(&d).0);
     let d: Deployment = serde_json::from_value(deployment_json(2)).unwrap();
