@@ -67,7 +67,8 @@ proptest! {
     }
 }
 
-/// Found by `complete_only_on_a_status_that_says_so` before the fix: a Deployment without a
+/// Found while writing `complete_only_on_a_status_that_says_so` (the old code, read against
+/// the property): a Deployment without a
 /// status at 0 replicas, or with `replicas: -1` and every count at -1, read as a complete
 /// rollout (so a restart would be verified on nothing).
 #[test]
