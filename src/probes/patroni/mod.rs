@@ -240,7 +240,7 @@ impl Clients {
                     .query_one("SELECT pg_is_in_recovery()", &[])
                     .await
                     .ok()?;
-                Some(!row.get::<_, bool>(0))
+                Some(!row.try_get::<_, bool>(0).ok()?)
             }
         });
         join_all(asks).await

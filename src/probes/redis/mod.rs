@@ -156,7 +156,7 @@ async fn query(client: &redis::Client, config: &AsyncConnectionConfig) -> Instan
     };
     let replication = match replication_read(&replication) {
         Ok(r) => r,
-        Err(unreadable) => return unreadable,
+        Err(what) => return InstanceRead::ProtocolError { what },
     };
     // Stats and persistence are extras: a reply without them still says the role.
     let stats = info::parse_stats(&stats).ok();
@@ -174,12 +174,11 @@ async fn query(client: &redis::Client, config: &AsyncConnectionConfig) -> Instan
     }
 }
 
-/// The `INFO replication` reply decoded, or the [`InstanceRead::ProtocolError`] it is: an
-/// instance that answers something unreadable is not judged (the probe says `Unknown`).
-fn replication_read(raw: &[u8]) -> Result<info::Replication, InstanceRead> {
-    info::parse_replication(raw).map_err(|e| InstanceRead::ProtocolError {
-        what: e.to_string(),
-    })
+/// The `INFO replication` reply decoded, or what is wrong with it (the `what` of an
+/// [`InstanceRead::ProtocolError`]: an instance that answers something unreadable is not
+/// judged, the probe says `Unknown`).
+fn replication_read(raw: &[u8]) -> Result<info::Replication, String> {
+    info::parse_replication(raw).map_err(|e| e.to_string())
 }
 
 /// `CONFIG GET save` → the save points, or `None` when CONFIG is refused or renamed.

@@ -112,7 +112,7 @@ fn value_of<'a>(reply: &'a str, key: &str) -> Option<&'a str> {
         .filter_map(|l| l.split_once(':'))
         .filter(|(k, _)| *k == key)
         .map(|(_, v)| v)
-        .last()
+        .next_back()
 }
 
 /// Every error names something that is really wrong in the reply.
@@ -235,7 +235,7 @@ proptest! {
                         stats: None,
                         persistence: None,
                     },
-                    Err(unreadable) => unreadable,
+                    Err(what) => InstanceRead::ProtocolError { what },
                 };
                 (format!("127.0.0.1:{}", 26379 + i), read)
             })
