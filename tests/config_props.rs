@@ -270,6 +270,23 @@ enum Mistake {
     BadSecret(String),
     /// A rule whose trigger names a probe that does not exist.
     UnknownTriggerProbe,
+    /// A rule with a key nobody expects, a bad `cooldown`, or the id of another rule.
+    RuleUnknownKey(String),
+    RuleBadDuration(String),
+    DuplicateRuleId,
+}
+
+fn bad_duration_again() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "\"5 parsecs\"".to_owned(),
+        "\"\"".into(),
+        "\"-5s\"".into(),
+        "\"1.5.2s\"".into(),
+        "\"99999999999999999999999s\"".into(),
+        "\"ünï\"".into(),
+        "5".into(),
+        "true".into(),
+    ])
 }
 
 fn mistake() -> impl Strategy<Value = Mistake> {
@@ -282,14 +299,7 @@ fn mistake() -> impl Strategy<Value = Mistake> {
         "{ a = 1 }".into(),
         "1979-05-27T07:32:00Z".into(),
     ]);
-    let bad_duration = prop::sample::select(vec![
-        "\"5 parsecs\"".to_owned(),
-        "\"\"".into(),
-        "\"-5s\"".into(),
-        "\"1.5.2s\"".into(),
-        "\"99999999999999999999999s\"".into(),
-        "\"ünï\"".into(),
-    ]);
+    let bad_duration = bad_duration_again();
     let secret = prop::sample::select(vec![
         "{ env = \"A\", file = \"/b\" }".to_owned(),
         "{}".into(),
@@ -305,6 +315,9 @@ fn mistake() -> impl Strategy<Value = Mistake> {
         any::<usize>().prop_map(Mistake::MissingRequired),
         secret.prop_map(Mistake::BadSecret),
         Just(Mistake::UnknownTriggerProbe),
+        "[a-z_]{1,12}".prop_map(Mistake::RuleUnknownKey),
+        bad_duration_again().prop_map(Mistake::RuleBadDuration),
+        Just(Mistake::DuplicateRuleId),
     ]
 }
 
@@ -425,6 +438,46 @@ fn apply(docs: &mut Docs, which: usize, m: &Mistake) -> Option<(&'static str, Ve
                 "remediations.toml",
                 vec![named, "trigger.probe".into(), "no-such-probe".into()],
             ))
+        }
+        Mistake::RuleUnknownKey(k) => {
+            const RULE_KEYS: [&str; 14] = [
+                "id",
+                "trigger",
+                "action",
+                "budget",
+                "cooldown",
+                "verify",
+                "escalate",
+                "undo_on_resolve",
+                "windows",
+                "depends_on",
+                "mode",
+                "description",
+                "deadline",
+                "notify",
+            ];
+            if RULE_KEYS.contains(&k.as_str()) {
+                return None;
+            }
+            let rule = docs.rules.first_mut()?;
+            rule.fields.push((k.clone(), "1".into()));
+            let named = item("rule", rule);
+            Some(("remediations.toml", vec![named, k.clone()]))
+        }
+        Mistake::RuleBadDuration(v) => {
+            let rule = docs.rules.first_mut()?;
+            set(rule, "cooldown", v);
+            let named = item("rule", rule);
+            Some(("remediations.toml", vec![named, "cooldown".into()]))
+        }
+        Mistake::DuplicateRuleId => {
+            if docs.rules.len() < 2 {
+                return None;
+            }
+            let id = docs.rules[0].fields[0].1.clone();
+            docs.rules[1].fields[0].1 = id;
+            let named = item("rule", &docs.rules[0]);
+            Some(("remediations.toml", vec![named, "duplicate rule id".into()]))
         }
     }
 }
@@ -557,4 +610,26 @@ fn a_wrong_type_in_a_spec_field_names_the_probe_and_the_field() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("probe \"t\": field `timeout`"), "{err}");
+}
+
+/// A rule's mistakes are named under the rule's id, as a probe's are.
+#[test]
+fn a_rule_mistake_names_the_rule_and_the_field() {
+    let probes = "[[probe]]\nid = \"api\"\nkind = \"tcp\"\naddress = \"h:1\"\n";
+    let rule = "[[rule]]\nid = \"restart\"\ntrigger = { probe = \"api\", min_level = \"P2\" }\n\
+                action = { kind = \"rollout_restart\", namespace = \"shop\", deployment = \"api\" }\n";
+    let err = load(probes, &format!("{rule}cooldown = \"5 parsecs\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("remediations.toml: rule \"restart\": field `cooldown`: "),
+        "{err}"
+    );
+    let err = load(probes, &format!("{rule}colldown = \"5m\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("remediations.toml: rule \"restart\": field `colldown`: unknown field"),
+        "{err}"
+    );
 }
