@@ -119,6 +119,38 @@ fn spec() -> impl Strategy<Value = (Vec<(String, String)>, Vec<&'static str>, Ve
             vec!["url", "query"],
             vec!["url", "query"],
         )),
+        (
+            prop::collection::btree_set(port(), 1..4),
+            any::<bool>(),
+            any::<bool>(),
+            0u64..u64::from(u32::MAX),
+        )
+            .prop_map(move |(ports, named, sql, lag)| {
+                let members: Vec<String> = ports
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        let url = lit(&format!("http://127.0.0.1:{p}"));
+                        if named {
+                            format!("{{ url = {url}, name = \"pg{i}\" }}")
+                        } else {
+                            url
+                        }
+                    })
+                    .collect();
+                let mut f = vec![
+                    s("kind", lit("patroni")),
+                    s("members", format!("[{}]", members.join(", "))),
+                    s("max_lag_bytes", lag.to_string()),
+                ];
+                if sql {
+                    f.push(s(
+                        "sql",
+                        "{ user = \"mon\", password = { file = \"/run/secrets/pg\" } }".into(),
+                    ));
+                }
+                (f, vec!["members"], vec![])
+            }),
         prop::option::of("[a-z]{1,8}=[a-z]{1,8}").prop_map(move |sel| {
             let mut f = vec![s("kind", lit("node"))];
             if let Some(sel) = sel {
