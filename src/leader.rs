@@ -112,6 +112,58 @@ fn now() -> MicroTime {
     MicroTime(jiff::Timestamp::now())
 }
 
+/// Who holds the Lease, as one read of it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// This replica.
+    Mine,
+    /// Another replica, within its duration.
+    Other,
+    /// Nobody, or a holder whose record stayed unchanged for its duration.
+    Free,
+}
+
+/// Pure: who holds the Lease for replica `identity`, when its holder and renewTime have not
+/// changed for `unchanged_for` (local clock). The holder's `leaseDurationSeconds` counts, but
+/// never for less than `configured`: a garbled or hostile Lease (0, negative, missing) must
+/// not let this replica take it early and make two leaders.
+fn holder_of(
+    spec: &LeaseSpec,
+    identity: &str,
+    unchanged_for: Duration,
+    configured: Duration,
+) -> Holder {
+    match spec.holder_identity.as_deref().filter(|h| !h.is_empty()) {
+        None => Holder::Free,
+        Some(h) if h == identity => Holder::Mine,
+        Some(_) => {
+            let theirs = spec
+                .lease_duration_seconds
+                .and_then(|s| u64::try_from(s).ok())
+                .map_or(Duration::ZERO, Duration::from_secs);
+            if unchanged_for >= theirs.max(configured) {
+                Holder::Free
+            } else {
+                Holder::Other
+            }
+        }
+    }
+}
+
+/// Pure: the spec this replica writes to renew (`mine`) or take the Lease.
+fn taken(spec: &LeaseSpec, identity: &str, mine: bool, at: MicroTime, seconds: i32) -> LeaseSpec {
+    let mut next = spec.clone();
+    next.renew_time = Some(at.clone());
+    next.lease_duration_seconds = Some(seconds);
+    if !mine {
+        next.holder_identity = Some(identity.to_owned());
+        next.acquire_time = Some(at);
+        let before = spec.lease_transitions.unwrap_or(0).max(0);
+        next.lease_transitions = Some(before.saturating_add(1));
+    }
+    next
+}
+
 impl Elector {
     fn op(&self, verb: &'static str) -> Op {
         Op::new(
@@ -144,30 +196,28 @@ impl Elector {
                 at: Instant::now(),
             });
         }
-        let mine = holder.as_deref() == Some(self.config.identity.as_str());
-        let duration = spec
-            .lease_duration_seconds
-            .map_or(self.config.duration, |s| {
-                Duration::from_secs(u64::try_from(s).unwrap_or(0))
-            });
-        let expired = self
+        let unchanged_for = self
             .observed
             .as_ref()
-            .is_some_and(|o| o.at.elapsed() >= duration);
-        if !mine && holder.is_some() && !expired {
+            .map_or(Duration::ZERO, |o| o.at.elapsed());
+        let held = holder_of(
+            &spec,
+            &self.config.identity,
+            unchanged_for,
+            self.config.duration,
+        );
+        if held == Holder::Other {
             self.last_renewal = None;
             return Ok(false);
         }
         let mut next = lease.clone();
-        let mut new_spec = spec.clone();
-        new_spec.renew_time = Some(now());
-        new_spec.lease_duration_seconds = Some(self.duration_secs());
-        if !mine {
-            new_spec.holder_identity = Some(self.config.identity.clone());
-            new_spec.acquire_time = Some(now());
-            new_spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
-        }
-        next.spec = Some(new_spec);
+        next.spec = Some(taken(
+            &spec,
+            &self.config.identity,
+            held == Holder::Mine,
+            now(),
+            self.duration_secs(),
+        ));
         // `next` carries the resourceVersion read: a concurrent writer makes this a 409.
         match self.api.replace(&name, &PostParams::default(), &next).await {
             Ok(_) => {
@@ -240,3 +290,7 @@ impl Elector {
         self.last_renewal = None;
     }
 }
+
+#[cfg(test)]
+#[path = "leader_proptests.rs"]
+mod proptests;

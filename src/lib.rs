@@ -94,3 +94,6 @@ pub mod telemetry;
 pub mod testbed;
 pub mod web;
 pub mod when;
+
+#[cfg(test)]
+mod hostile_json;

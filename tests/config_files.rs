@@ -182,15 +182,20 @@ url = "http://x"
         );
     }
 
-    // Unknown fields and kinds are named too.
+    // Unknown fields and kinds are named too, under the receiver's name.
     for (line, field) in [
-        ("kind = \"pager\"", "notify.0.kind"),
-        ("kind = \"webhook\"\nretires = 3", "notify.0.retires"),
+        ("kind = \"pager\"", "kind"),
+        ("kind = \"webhook\"\nretires = 3", "retires"),
     ] {
         let rem = format!("[[notify]]\nname = \"x\"\nurl = \"http://x\"\n{line}\n");
         write(dir.path(), probes, &rem);
         let err = load_dir(dir.path()).unwrap_err();
-        assert!(err.0.iter().any(|p| p.field == field), "{err}");
+        assert!(
+            err.0
+                .iter()
+                .any(|p| p.item == "notify \"x\"" && p.field == field),
+            "{err}"
+        );
     }
 }
 

@@ -111,8 +111,11 @@ async fn unmatched_urls_fall_back_to_host_port_labels() {
     assert!(!o.detail.contains("not streaming"), "{}", o.detail);
 }
 
+/// An answer that cannot be read (HTML, too large, malformed, wrong types) is not a member
+/// down: the probe says `Unknown unreadable_answer`, which no rule acts on (issue #10's
+/// fault matrix). A 502 from a proxy is a member down.
 #[tokio::test]
-async fn html_huge_and_malformed_answers_are_named_members_down() {
+async fn html_huge_and_malformed_answers_are_unknown_and_named() {
     let members = healthy_members().await;
     let prober = prober();
     observe(&prober, &members, "2s").await; // learn the names
@@ -123,7 +126,7 @@ async fn html_huge_and_malformed_answers_are_named_members_down() {
     let o = observe(&prober, &members, "2s").await;
     assert_eq!(
         o.outcome,
-        Outcome::degraded(1.0, "member_down"),
+        Outcome::unknown("unreadable_answer"),
         "{}",
         o.detail
     );
@@ -138,7 +141,7 @@ async fn html_huge_and_malformed_answers_are_named_members_down() {
     let o = observe(&prober, &members, "2s").await;
     assert_eq!(
         o.outcome,
-        Outcome::degraded(2.0, "member_down"),
+        Outcome::unknown("unreadable_answer"),
         "{}",
         o.detail
     );
@@ -156,7 +159,7 @@ async fn html_huge_and_malformed_answers_are_named_members_down() {
     let o = observe(&prober, &members, "2s").await;
     assert_eq!(
         o.outcome,
-        Outcome::failed("all_members_down"),
+        Outcome::unknown("unreadable_answer"),
         "{}",
         o.detail
     );
@@ -171,15 +174,24 @@ async fn html_huge_and_malformed_answers_are_named_members_down() {
         Reply::json(r#"{"state": "running", "role": 1}"#),
     );
     let o = observe(&prober, &members, "2s").await;
+    assert_eq!(o.outcome, Outcome::unknown("unreadable_answer"));
     assert!(
         o.detail
-            .contains("pg1 down (GET /patroni: unexpected JSON: invalid type"),
+            .contains("pg1 down (GET /patroni: unexpected JSON: role: invalid type"),
         "{}",
         o.detail
     );
 
+    // Only pg1 answers 502; pg2 and pg3 answer properly again: members down, not unknown.
     members[0].set("/patroni", Reply::html(502, "<html>Bad Gateway</html>"));
+    for m in &members[1..] {
+        m.set(
+            "/patroni",
+            Reply::json(fixture("healthy.replica.GET_patroni.200.json")),
+        );
+    }
     let o = observe(&prober, &members, "2s").await;
+    assert_eq!(o.outcome, Outcome::failed("no_leader"), "{}", o.detail);
     assert!(
         o.detail.contains("pg1 down (GET /patroni: HTTP 502)"),
         "{}",

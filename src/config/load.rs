@@ -163,17 +163,75 @@ fn extract<T: serde::de::DeserializeOwned, P: figment::Provider>(
             })
         })
         .split("__");
-    match Figment::from(provider).merge(env).extract::<T>() {
+    let figment = Figment::from(provider).merge(env);
+    match figment.extract::<T>() {
         Ok(v) => Some(v),
         Err(errors) => {
             for e in errors {
-                let path = e.path.join(".");
-                let message = e.kind.to_string();
-                problems.push(Problem::serde(name, &path, message));
+                let (item, field) = locate(&figment, &e.path);
+                problems.push(Problem {
+                    file: name.to_owned(),
+                    item,
+                    field,
+                    message: e.kind.to_string(),
+                });
             }
             None
         }
     }
+}
+
+/// The item and field of a deserialization error at `path`: `probe.2.timeout` is field
+/// `timeout` of `probe "api"` (its id read from the document, else `probe #3`), as
+/// `validate()` names them; any other path is a field of the file.
+fn locate(figment: &Figment, path: &[String]) -> (String, String) {
+    let listed = match path {
+        [section, index, rest @ ..] => ["probe", "rule", "notify"]
+            .contains(&section.as_str())
+            .then(|| index.parse::<usize>().ok())
+            .flatten()
+            .map(|i| (section, i, rest)),
+        _ => None,
+    };
+    let Some((section, i, rest)) = listed else {
+        return (String::new(), path.join("."));
+    };
+    let key = if section == "notify" { "name" } else { "id" };
+    let id = figment
+        .find_value(section)
+        .ok()
+        .and_then(|v| v.into_array())
+        .and_then(|items| items.into_iter().nth(i))
+        .and_then(|item| item.find(key))
+        .and_then(|id| id.into_string());
+    let item = match id {
+        Some(id) => format!("{section} \"{id}\""),
+        None => format!("{section} #{}", i + 1),
+    };
+    let field = match (section.as_str(), rest) {
+        ("probe", []) => spec_field(figment, i).unwrap_or_default(),
+        _ => rest.join("."),
+    };
+    (item, field)
+}
+
+/// The field of probe `i`'s spec that fails to deserialize (serde loses it in the flattened
+/// spec): its keys but the common ones, deserialized again as its kind's spec.
+fn spec_field(figment: &Figment, i: usize) -> Option<String> {
+    let probe = figment
+        .find_value("probe")
+        .ok()?
+        .into_array()?
+        .into_iter()
+        .nth(i)?;
+    let dict = probe.into_dict()?;
+    let kind = dict.get("kind")?.as_str()?.to_owned();
+    let spec: figment::value::Dict = dict
+        .into_iter()
+        .filter(|(k, _)| k != "kind" && !super::probe::COMMON_FIELDS.contains(&k.as_str()))
+        .collect();
+    let spec = figment::value::Value::from(spec);
+    super::probe::spec_error_path(&kind, &spec).filter(|p| p != ".")
 }
 
 #[cfg(test)]

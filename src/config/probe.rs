@@ -45,6 +45,43 @@ pub struct ProbeConfig {
     pub spec: ProbeSpec,
 }
 
+/// The keys [`ProbeConfig`] takes itself; every other key of a `[[probe]]` is its spec's.
+pub const COMMON_FIELDS: [&str; 9] = [
+    "id",
+    "target",
+    "group",
+    "interval",
+    "timeout",
+    "unhealthy_interval",
+    "enabled",
+    "levels",
+    "damping",
+];
+
+/// Where in a probe's spec (its keys but the [`COMMON_FIELDS`] and `kind`) deserialization
+/// fails, as a path (`members[1].url`), or `None` when it does not fail or the kind is
+/// unknown. serde loses that path inside a flattened, tagged enum, so the loader asks again
+/// to name the field in its message.
+pub fn spec_error_path<'de, D: serde::Deserializer<'de>>(kind: &str, spec: D) -> Option<String> {
+    fn path_of<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Option<String> {
+        serde_path_to_error::deserialize::<D, T>(d)
+            .err()
+            .map(|e| e.path().to_string())
+    }
+    match kind {
+        "http" => path_of::<HttpSpec, D>(spec),
+        "tcp" => path_of::<TcpSpec, D>(spec),
+        "disk" => path_of::<DiskSpec, D>(spec),
+        "redis" => path_of::<RedisSpec, D>(spec),
+        "promql" => path_of::<PromqlSpec, D>(spec),
+        "node" => path_of::<NodeSpec, D>(spec),
+        "workload" => path_of::<WorkloadSpec, D>(spec),
+        "patroni" => path_of::<PatroniSpec, D>(spec),
+        "postgres" => path_of::<PostgresSpec, D>(spec),
+        _ => None,
+    }
+}
+
 /// When a level is entered and left (DESIGN.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -262,6 +299,40 @@ mod tests {
             parse("id = \"w\"\nkind = \"workload\"\nnamespace = \"rag\"\ndeploymnet = \"api\"")
                 .unwrap_err();
         assert!(err.to_string().contains("deploymnet"), "{err}");
+    }
+
+    #[test]
+    fn common_fields_are_the_probe_config_keys() {
+        let mut p = parse("id = \"a\"\nkind = \"tcp\"\naddress = \"x:1\"").unwrap();
+        p.target = Some("t".into());
+        p.group = Some("g".into());
+        p.interval = Some(Duration::from_secs(2));
+        p.timeout = Some(Duration::from_secs(1));
+        p.unhealthy_interval = Some(Duration::from_secs(2));
+        p.levels.insert("x".into(), Level::P1);
+        p.damping = Some(Damping::default());
+        let toml::Value::Table(t) = toml::Value::try_from(&p).unwrap() else {
+            panic!("a probe is a table");
+        };
+        let mut keys: Vec<&str> = t.keys().map(String::as_str).collect();
+        keys.retain(|k| !["kind", "address"].contains(k));
+        keys.sort_unstable();
+        let mut common = COMMON_FIELDS.to_vec();
+        common.sort_unstable();
+        assert_eq!(keys, common);
+    }
+
+    #[test]
+    fn spec_errors_have_a_path_for_every_kind() {
+        for kind in [
+            "http", "tcp", "disk", "redis", "promql", "node", "workload", "patroni", "postgres",
+        ] {
+            let bad: toml::Value = toml::from_str("label_selector = 5\nurl = 5\naddress = 5\npath = 5\ninstances = 5\nnamespace = 5\nmembers = 5\nhost = 5").unwrap();
+            let path = spec_error_path(kind, bad);
+            assert!(path.is_some_and(|p| p != "."), "{kind}");
+        }
+        let ok: toml::Value = toml::from_str("address = \"h:1\"").unwrap();
+        assert_eq!(spec_error_path("tcp", ok), None);
     }
 
     #[test]

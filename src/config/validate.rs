@@ -41,16 +41,6 @@ impl Problem {
             message: message.into(),
         }
     }
-
-    /// A deserialization error at `path` (`probe.2`, `policy.mode`…).
-    pub fn serde(file: &str, path: &str, message: String) -> Self {
-        Problem {
-            file: file.into(),
-            item: String::new(),
-            field: path.into(),
-            message,
-        }
-    }
 }
 
 /// Collects problems for one file and one item.

@@ -82,6 +82,26 @@ impl ActionRecord {
 }
 
 impl JournalDoc {
+    /// Reads a stored document. The error names where it is wrong (`actions[3].started_at:
+    /// invalid type…`); a document from a newer schema is refused, since saving it back
+    /// would drop what this version does not know.
+    pub fn parse(data: &str) -> Result<JournalDoc, String> {
+        let mut json = serde_json::Deserializer::from_str(data);
+        let doc: JournalDoc = serde_path_to_error::deserialize(&mut json)
+            .map_err(|e| match e.path().to_string().as_str() {
+                "." => e.into_inner().to_string(),
+                path => format!("{path}: {}", e.into_inner()),
+            })
+            .and_then(|doc| json.end().map(|()| doc).map_err(|e| e.to_string()))?;
+        if doc.schema > SCHEMA {
+            return Err(format!(
+                "schema {} is newer than this version of astreinte reads ({SCHEMA})",
+                doc.schema
+            ));
+        }
+        Ok(doc)
+    }
+
     /// After a restart: actions still `Running` were cut off by a crash.
     pub fn mark_interrupted(&mut self, now: jiff::Timestamp) -> usize {
         let mut n = 0;

@@ -38,7 +38,7 @@ impl<S: Store> Journal<S> {
         };
         match journal.store.load().await {
             Ok(None) => {}
-            Ok(Some(snap)) => match serde_json::from_str::<JournalDoc>(&snap.data) {
+            Ok(Some(snap)) => match JournalDoc::parse(&snap.data) {
                 Ok(doc) => {
                     journal.doc = doc;
                     journal.version = Some(snap.version);
@@ -98,8 +98,7 @@ impl<S: Store> Journal<S> {
             self.version = None;
             return Ok(());
         };
-        let theirs: JournalDoc =
-            serde_json::from_str(&snap.data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let theirs = JournalDoc::parse(&snap.data).map_err(StoreError::Corrupt)?;
         for a in theirs.actions {
             if !self
                 .doc
@@ -133,6 +132,9 @@ fn warn_future_stamps(doc: &JournalDoc, now: jiff::Timestamp) {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,9 @@
 //!
 //! Every node Ready → `Healthy`; some NotReady → `Failed node_not_ready` (the detail names
 //! them and for how long); every node NotReady → `Failed cluster_down`; Memory/Disk/PID
-//! pressure → `Degraded node_pressure`.
+//! pressure → `Degraded node_pressure`. A node without exactly one Ready condition saying
+//! `True`, `False` or `Unknown` cannot be read: `Unknown node_status_unreadable`, which no
+//! rule acts on (a node just registering has no conditions yet).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -108,17 +110,40 @@ pub async fn probe(watches: &NodeWatches, id: &str, spec: &NodeSpec, timeout: Du
     assess(id, &watch.store.state(), jiff::Timestamp::now())
 }
 
-/// A condition's status and since when (`lastTransitionTime`).
-fn condition<'a>(node: &'a Node, kind: &str) -> Option<(&'a str, Option<jiff::Timestamp>)> {
-    let c = node
+/// What a node's Ready condition says.
+enum Readiness {
+    Ready,
+    /// `False`, or `Unknown` (the node controller lost the kubelet), since when.
+    NotReady(Option<jiff::Timestamp>),
+    /// No Ready condition, several, or a status Kubernetes does not write.
+    Unreadable,
+}
+
+fn readiness(node: &Node) -> Readiness {
+    let ready: Vec<_> = node
         .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
         .iter()
-        .find(|c| c.type_ == kind)?;
-    let since = c.last_transition_time.as_ref().map(|t| t.0);
-    Some((c.status.as_str(), since))
+        .flat_map(|s| s.conditions.iter().flatten())
+        .filter(|c| c.type_ == "Ready")
+        .collect();
+    match ready.as_slice() {
+        [c] => match c.status.as_str() {
+            "True" => Readiness::Ready,
+            "False" | "Unknown" => {
+                Readiness::NotReady(c.last_transition_time.as_ref().map(|t| t.0))
+            }
+            _ => Readiness::Unreadable,
+        },
+        _ => Readiness::Unreadable,
+    }
+}
+
+/// Whether a condition (`DiskPressure`…) is `True` on the node.
+fn under(node: &Node, kind: &str) -> bool {
+    node.status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .any(|c| c.type_ == kind && c.status == "True")
 }
 
 fn name(node: &Node) -> &str {
@@ -132,18 +157,21 @@ pub fn assess(id: &str, nodes: &[Arc<Node>], now: jiff::Timestamp) -> Finding {
     }
     let mut measurements = Vec::new();
     let mut not_ready = Vec::new();
+    let mut unreadable = Vec::new();
     let mut pressured = Vec::new();
     for node in nodes {
-        let ready = condition(node, "Ready");
-        let is_ready = ready.is_some_and(|(s, _)| s == "True");
+        let ready = readiness(node);
+        if matches!(ready, Readiness::Unreadable) {
+            unreadable.push(name(node));
+            continue;
+        }
         measurements.push(Measurement::new(
             GaugeName::NodeReady,
             &[("node", name(node))],
-            f64::from(u8::from(is_ready)),
+            f64::from(u8::from(matches!(ready, Readiness::Ready))),
         ));
-        if !is_ready {
-            let since = ready
-                .and_then(|(_, t)| t)
+        if let Readiness::NotReady(since) = ready {
+            let since = since
                 .and_then(|t| now.duration_since(t).try_into().ok())
                 .map(|d: Duration| {
                     format!(
@@ -155,7 +183,7 @@ pub fn assess(id: &str, nodes: &[Arc<Node>], now: jiff::Timestamp) -> Finding {
             not_ready.push(format!("{}{since}", name(node)));
         }
         for p in PRESSURES {
-            if condition(node, p).is_some_and(|(s, _)| s == "True") {
+            if under(node, p) {
                 pressured.push(format!("{} ({p})", name(node)));
             }
         }
@@ -167,7 +195,16 @@ pub fn assess(id: &str, nodes: &[Arc<Node>], now: jiff::Timestamp) -> Finding {
         &[("probe", id)],
         count as f64,
     ));
-    let (outcome, detail) = if count == total {
+    let (outcome, detail) = if !unreadable.is_empty() {
+        (
+            Outcome::unknown("node_status_unreadable"),
+            format!(
+                "cannot read the Ready condition of {} of {total} nodes: {}",
+                unreadable.len(),
+                unreadable.join(", ")
+            ),
+        )
+    } else if count == total {
         (
             Outcome::failed("cluster_down"),
             format!("all {total} nodes NotReady: {}", not_ready.join(", ")),
@@ -194,6 +231,10 @@ pub fn assess(id: &str, nodes: &[Arc<Node>], now: jiff::Timestamp) -> Finding {
         measurements,
     }
 }
+
+#[cfg(test)]
+#[path = "node_proptests.rs"]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -171,6 +171,9 @@ pub(super) async fn probe(id: &str, spec: &PostgresSpec, timeout: Duration) -> F
     };
     match health {
         Ok(h) => judge(id, spec, &h),
+        Err(f) if f.reason == "unexpected_result" => {
+            Finding::new(Outcome::unknown(f.reason), f.detail)
+        }
         Err(f) => {
             let reason = if f.reason == "timeout" {
                 "timeout"
@@ -194,8 +197,11 @@ async fn measure(
         )
         .await
         .map_err(|e| classify(&e))?;
-    let (in_recovery, max_connections, connections): (bool, i64, i64) =
-        (row.get(0), row.get(1), row.get(2));
+    let (in_recovery, max_connections, connections): (bool, i64, i64) = (
+        column(&row, 0, "pg_is_in_recovery()")?,
+        column(&row, 1, "max_connections")?,
+        column(&row, 2, "connections")?,
+    );
     let long = client
         .query(
             "SELECT pid, coalesce(application_name, ''), \
@@ -209,11 +215,20 @@ async fn measure(
         )
         .await
         .map_err(|e| classify(&e))?;
-    let long_queries = long.first().map_or(0, |r| r.get::<_, i64>(3));
+    let long_queries = match long.first() {
+        Some(r) => column(r, 3, "long query count")?,
+        None => 0,
+    };
     let oldest = long
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+        .map(|r| {
+            Ok((
+                column(r, 0, "pid")?,
+                column(r, 1, "application_name")?,
+                column(r, 2, "query age")?,
+            ))
+        })
+        .collect::<Result<_, PgFailure>>()?;
     let mut replicas = Vec::new();
     if !in_recovery {
         let rows = client
@@ -225,21 +240,18 @@ async fn measure(
             )
             .await
             .map_err(|e| classify(&e))?;
-        replicas = rows
-            .iter()
-            .filter_map(|r| {
-                let name: String = r.get(0);
-                let lag: Option<f64> = r.get(1);
-                Some((
-                    if name.is_empty() {
-                        "unnamed".into()
-                    } else {
-                        name
-                    },
-                    lag?,
-                ))
-            })
-            .collect();
+        for r in &rows {
+            let name: String = column(r, 0, "replica application_name")?;
+            let lag: Option<f64> = column(r, 1, "replica lag")?;
+            if let Some(lag) = lag {
+                let name = if name.is_empty() {
+                    "unnamed".into()
+                } else {
+                    name
+                };
+                replicas.push((name, lag));
+            }
+        }
     }
     Ok(Health {
         in_recovery,
@@ -248,6 +260,19 @@ async fn measure(
         long_queries,
         oldest,
         replicas,
+    })
+}
+
+/// Column `i` of a result row. A value of another type than asked (a server that only looks
+/// like PostgreSQL) is an `unexpected_result` the probe reports as `Unknown`, not a panic.
+fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    i: usize,
+    what: &str,
+) -> Result<T, PgFailure> {
+    row.try_get(i).map_err(|e| PgFailure {
+        reason: "unexpected_result",
+        detail: format!("cannot read {what}: {e}"),
     })
 }
 

@@ -37,21 +37,54 @@ pub(super) struct Client {
 #[derive(Debug, Deserialize)]
 struct Envelope {
     status: String,
+    /// Read as it comes, then by `resultType` (so that a shape error keeps its path).
     #[serde(default)]
-    data: Option<Data>,
+    data: Option<RawData>,
     #[serde(default, rename = "errorType")]
     error_type: Option<String>,
     #[serde(default)]
     error: Option<String>,
 }
 
+/// `{"resultType": …, "result": …}`, before `result` is read by its type.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+struct RawData {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    #[serde(default)]
+    result: serde_json::Value,
+}
+
+#[derive(Debug)]
 enum Data {
     Vector(Vec<Series>),
     Scalar((f64, String)),
-    Matrix(serde::de::IgnoredAny),
-    String(serde::de::IgnoredAny),
+    Matrix,
+    String,
+}
+
+impl RawData {
+    /// The result by its type; an error names where it is (`data.result[1].value: …`).
+    fn decode(self) -> Result<Data, String> {
+        fn result<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                let at = match path.as_str() {
+                    "." => String::new(),
+                    p if p.starts_with('[') => p.to_owned(),
+                    p => format!(".{p}"),
+                };
+                format!("data.result{at}: {}", e.inner())
+            })
+        }
+        match self.result_type.as_str() {
+            "vector" => result(self.result).map(Data::Vector),
+            "scalar" => result(self.result).map(Data::Scalar),
+            "matrix" => Ok(Data::Matrix),
+            "string" => Ok(Data::String),
+            other => Err(format!("data.resultType: unknown type `{}`", cut(other))),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,10 +147,16 @@ impl Client {
                 Err(e) => return unreachable(&e),
             }
         }
-        match decode(status.as_u16(), &body) {
-            Ok(samples) => judge(id, spec, &samples),
-            Err(detail) => query_error(detail),
-        }
+        answer(id, spec, status.as_u16(), &body)
+    }
+}
+
+/// The finding for Prometheus' answer: judged when it decodes, `Unknown query_error` (never
+/// acted on) when it does not.
+pub(super) fn answer(id: &str, spec: &PromqlSpec, status: u16, body: &[u8]) -> Finding {
+    match decode(status, body) {
+        Ok(samples) => judge(id, spec, &samples),
+        Err(detail) => query_error(detail),
     }
 }
 
@@ -148,14 +187,17 @@ fn cut(s: &str) -> String {
 
 /// The series of a successful instant query, or a sentence saying what was wrong.
 pub(super) fn decode(status: u16, body: &[u8]) -> Result<Vec<Sample>, String> {
-    let envelope: Result<Envelope, _> = serde_json::from_slice(body);
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let envelope: Result<Envelope, String> = serde_path_to_error::deserialize(&mut json)
+        .map_err(|e| match e.path().to_string().as_str() {
+            "." => e.into_inner().to_string(),
+            path => format!("{path}: {}", e.into_inner()),
+        })
+        .and_then(|v| json.end().map(|()| v).map_err(|e| e.to_string()));
     let envelope = match (status, envelope) {
         (200, Ok(e)) => e,
         (200, Err(e)) => {
-            return Err(format!(
-                "answer is not Prometheus API JSON: {}",
-                cut(&e.to_string())
-            ));
+            return Err(format!("answer is not Prometheus API JSON: {}", cut(&e)));
         }
         (code, Ok(e)) if e.status == "error" => {
             return Err(format!(
@@ -174,16 +216,21 @@ pub(super) fn decode(status: u16, body: &[u8]) -> Result<Vec<Sample>, String> {
             cut(envelope.error.as_deref().unwrap_or(""))
         ));
     }
-    let series = match envelope.data {
+    let data = envelope
+        .data
+        .map(RawData::decode)
+        .transpose()
+        .map_err(|e| format!("answer is not Prometheus API JSON: {}", cut(&e)))?;
+    let series = match data {
         Some(Data::Vector(v)) => v,
         Some(Data::Scalar((_, v))) => vec![Series {
             metric: BTreeMap::new(),
             value: Some((0.0, v)),
         }],
-        Some(Data::Matrix(_)) => {
+        Some(Data::Matrix) => {
             return Err("the query returns a range vector; use an instant expression".into());
         }
-        Some(Data::String(_)) => return Err("the query returns a string, not numbers".into()),
+        Some(Data::String) => return Err("the query returns a string, not numbers".into()),
         None => return Err("success answer without data".into()),
     };
     series
@@ -266,6 +313,10 @@ pub(super) fn judge(id: &str, spec: &PromqlSpec, samples: &[Sample]) -> Finding 
     }
     Finding::new(Outcome::failed("threshold"), detail).with(gauge)
 }
+
+#[cfg(test)]
+#[path = "promql_proptests.rs"]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,8 @@
 //!
 //! 0 available → `Failed no_replicas_available`; fewer than desired → `Degraded
 //! replicas_unavailable`; pods stuck → `Degraded pods_not_running`; a restart since the last
-//! tick → `Degraded pod_restarted`.
+//! tick → `Degraded pod_restarted`. No status yet, or negative counts → `Unknown
+//! deployment_status_unreadable` (never acted on).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -117,11 +118,16 @@ fn pod_name(p: &Pod) -> String {
     p.metadata.name.clone().unwrap_or_default()
 }
 
+/// The pod's restarts over its containers (a negative count is read as 0; the sum stops at
+/// `i32::MAX` rather than overflow).
 fn restart_count(p: &Pod) -> i32 {
-    p.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .map_or(0, |cs| cs.iter().map(|c| c.restart_count).sum())
+    let total: i64 = p
+        .status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
+        .map(|c| i64::from(c.restart_count.max(0)))
+        .sum();
+    i32::try_from(total).unwrap_or(i32::MAX)
 }
 
 /// Why a pod is not serving (`Pending`, `CrashLoopBackOff`), or `None` when it runs.
@@ -146,9 +152,23 @@ fn stuck_reason(p: &Pod) -> Option<String> {
 pub fn assess(id: &str, d: &Deployment, pods: &[Pod], restarted: &[String]) -> Finding {
     let name = d.metadata.name.as_deref().unwrap_or("?");
     let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let status = d.status.clone().unwrap_or_default();
+    let Some(status) = &d.status else {
+        return Finding::new(
+            Outcome::unknown("deployment_status_unreadable"),
+            format!("deployment {name} has no status yet"),
+        );
+    };
     let available = status.available_replicas.unwrap_or(0);
     let updated = status.updated_replicas.unwrap_or(0);
+    if desired < 0 || available < 0 || updated < 0 {
+        return Finding::new(
+            Outcome::unknown("deployment_status_unreadable"),
+            format!(
+                "deployment {name} has negative replica counts \
+                 ({available}/{desired} available, {updated} updated)"
+            ),
+        );
+    }
     let stuck: Vec<String> = pods
         .iter()
         .filter_map(|p| stuck_reason(p).map(|r| format!("{} ({r})", pod_name(p))))
@@ -185,6 +205,7 @@ pub fn assess(id: &str, d: &Deployment, pods: &[Pod], restarted: &[String]) -> F
     let outcome = if desired > 0 && available == 0 {
         Outcome::failed("no_replicas_available")
     } else if available < desired {
+        // Both are ≥ 0 here, so the difference fits.
         Outcome::degraded(f64::from(desired - available), "replicas_unavailable")
     } else if !stuck.is_empty() {
         Outcome::degraded(stuck.len() as f64, "pods_not_running")
@@ -199,6 +220,10 @@ pub fn assess(id: &str, d: &Deployment, pods: &[Pod], restarted: &[String]) -> F
         measurements,
     }
 }
+
+#[cfg(test)]
+#[path = "workload_proptests.rs"]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

@@ -112,19 +112,31 @@ pub async fn wait_for_rollout(
 }
 
 /// Whether the rollout is complete, and a sentence describing where it is.
+///
+/// Never complete without a status that has seen the current generation, nor with a
+/// negative replica count: a garbled object must not verify an action.
 pub fn rollout_state(d: &Deployment) -> (bool, String) {
     let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let generation = d.metadata.generation.unwrap_or(0);
-    let s = d.status.clone().unwrap_or_default();
+    let Some(s) = &d.status else {
+        return (false, format!("no status yet (generation {generation})"));
+    };
     let observed = s.observed_generation.unwrap_or(0);
     let updated = s.updated_replicas.unwrap_or(0);
     let ready = s.ready_replicas.unwrap_or(0);
     let available = s.available_replicas.unwrap_or(0);
-    let done =
-        observed >= generation && updated == desired && ready == desired && available == desired;
+    let done = s.observed_generation.is_some_and(|o| o >= generation)
+        && desired >= 0
+        && updated == desired
+        && ready == desired
+        && available == desired;
     let status = format!(
         "{updated} updated, {ready} ready, {available} available of {desired} \
          (generation {generation}, observed {observed})"
     );
     (done, status)
 }
+
+#[cfg(test)]
+#[path = "restart_proptests.rs"]
+mod proptests;

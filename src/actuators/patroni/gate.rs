@@ -5,6 +5,7 @@
 //! | code | failover | reinitialize | when |
 //! |---|---|---|---|
 //! | `split_brain` | hold | hold | two or more members run as primary: never add a third |
+//! | `unreadable_answer` | hold | hold | a member's `/patroni` or `/cluster` answer cannot be decoded: the view is incomplete |
 //! | `dcs_unavailable` | hold | hold | some member's `/cluster` fails: Patroni can do nothing without its DCS |
 //! | `paused` | hold | hold | maintenance mode: an operator is at work |
 //! | `patroni_handling_it` | hold | | a leader runs (Patroni failed over by itself), or no leader for less than Patroni's `ttl` |
@@ -44,6 +45,15 @@ fn cluster_gates(view: &PatroniView) -> Result<(), Hold> {
             format!(
                 "split brain: {} all run as primary; acting would make it worse, page a human",
                 names(&leaders)
+            ),
+        ));
+    }
+    if let Some((member, failure)) = view.unreadable.first() {
+        return Err(hold(
+            "unreadable_answer",
+            format!(
+                "cannot read {member}'s answer ({}): not acting on a cluster it cannot see",
+                failure.detail
             ),
         ));
     }

@@ -56,6 +56,7 @@ fn view(members: Vec<MemberView>) -> PatroniView {
         dcs: Dcs::Answered,
         paused: false,
         scheduled_switchover: None,
+        unreadable: Vec::new(),
     }
 }
 
@@ -151,6 +152,18 @@ fn failover_gates() {
             },
             long,
             "paused",
+        ),
+        (
+            "the down leader answered garbage: it may still lead",
+            PatroniView {
+                unreadable: vec![(
+                    "pg1".into(),
+                    Failure::new("bad_json", "GET /patroni: malformed JSON"),
+                )],
+                ..view(leaderless())
+            },
+            long,
+            "unreadable_answer",
         ),
         (
             "every replica lags beyond the limit",
@@ -306,6 +319,17 @@ fn reinitialize_gates() {
                 ..view(vec![leader("pg1"), stuck(member("pg2"))])
             },
             "paused",
+        ),
+        (
+            "a member answered garbage",
+            PatroniView {
+                unreadable: vec![(
+                    "pg3".into(),
+                    Failure::new("not_json", "GET /cluster: not JSON"),
+                )],
+                ..view(vec![leader("pg1"), stuck(member("pg2"))])
+            },
+            "unreadable_answer",
         ),
     ];
     for (what, v, want) in cases {

@@ -6,22 +6,28 @@
 //! | order | reason | outcome | when |
 //! |---|---|---|---|
 //! | 1 | `split_brain` | Failed | two or more members run as primary |
-//! | 2 | `all_members_down` | Failed | no member's Patroni answers |
-//! | 3 | `dcs_unreachable` | Failed | members answer, but no `/cluster` does; or some `/cluster` fails and no member leads |
-//! | 4 | `no_leader` | Failed | no member runs as primary, and the DCS answers |
-//! | 5 | `member_down` | Degraded (members down) | a member's Patroni does not answer |
-//! | 6 | `member_dcs_unreachable` | Degraded (members) | a leader runs, but some member's `/cluster` fails |
-//! | 7 | `replica_not_streaming` | Degraded (replicas) | stopped, absent from the leader's `replication`, or on an old timeline |
-//! | 8 | `replica_lag` | Degraded (lag bytes) | a replica is further behind than `max_lag_bytes` |
-//! | 9 | `paused` | Degraded (1) | maintenance mode |
-//! | 10 | `failover_not_ready` | Degraded (0) | no automatic failover could succeed now |
+//! | 2 | `unreadable_answer` | Unknown | a member answered `/patroni` or `/cluster` with something that cannot be decoded (not JSON, wrong types, too large, empty) |
+//! | 3 | `all_members_down` | Failed | no member's Patroni answers |
+//! | 4 | `dcs_unreachable` | Failed | members answer, but no `/cluster` does; or some `/cluster` fails and no member leads |
+//! | 5 | `no_leader` | Failed | no member runs as primary, and the DCS answers |
+//! | 6 | `member_down` | Degraded (members down) | a member's Patroni does not answer |
+//! | 7 | `member_dcs_unreachable` | Degraded (members) | a leader runs, but some member's `/cluster` fails |
+//! | 8 | `replica_not_streaming` | Degraded (replicas) | stopped, absent from the leader's `replication`, or on an old timeline |
+//! | 9 | `replica_lag` | Degraded (lag bytes) | a replica is further behind than `max_lag_bytes` |
+//! | 10 | `paused` | Degraded (1) | maintenance mode |
+//! | 11 | `failover_not_ready` | Degraded (0) | no automatic failover could succeed now |
 //!
-//! Two choices differ from a naive reading:
+//! Three choices differ from a naive reading:
 //! - `dcs_unreachable` outranks `no_leader`: without its DCS, Patroni demotes the leader on
 //!   purpose (within `retry_timeout`), so "no leader" is the effect, the lost DCS the cause,
 //!   and a failover (the remedy for `no_leader`) cannot work without the DCS anyway. Since
 //!   replicas serve `/cluster` from a cache for a few seconds after etcd stops answering
 //!   (see [`Dcs`]), one failing `/cluster` together with no leader is enough.
+//! - `unreadable_answer` is Unknown and outranks everything but a split brain (two members
+//!   that clearly say they are primary): a member that answers garbage is neither up nor
+//!   down, and a leader whose answer cannot be read must not look like "no leader" (which a
+//!   failover rule acts on). The fault matrix: garbage JSON, wrong types, a huge body
+//!   → `Unknown`, no action.
 //! - `all_members_down` is Failed, not Unknown: the probe reached the network and every
 //!   member refused or stayed silent. Unknown would hide a whole-cluster outage; the policy's
 //!   partition guard is what protects against astreinte itself being cut off.
@@ -52,6 +58,17 @@ fn verdict(view: &PatroniView) -> (Outcome, String) {
         return (
             Outcome::failed("split_brain"),
             format!("split brain: {} all run as primary", names(leaders)),
+        );
+    }
+    if !view.unreadable.is_empty() {
+        let which: Vec<String> = view
+            .unreadable
+            .iter()
+            .map(|(member, f)| format!("{member} ({})", f.detail))
+            .collect();
+        return (
+            Outcome::unknown("unreadable_answer"),
+            format!("cannot read the answer of {}", which.join(", ")),
         );
     }
     if view.members.iter().all(|m| !m.is_up()) {

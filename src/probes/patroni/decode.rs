@@ -25,8 +25,12 @@ pub enum DecodeError {
     Shape(String),
 }
 
+/// The codes of [`DecodeError::kind`]: a member that answers with one of them answered
+/// something astreinte cannot read, which is not the same as not answering.
+pub const UNREADABLE: [&str; 4] = ["empty_body", "body_too_large", "not_json", "bad_json"];
+
 impl DecodeError {
-    /// A bounded code for details and logs.
+    /// A bounded code for details and logs (one of [`UNREADABLE`]).
     pub fn kind(&self) -> &'static str {
         match self {
             DecodeError::Empty => "empty_body",
@@ -202,16 +206,35 @@ fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
     let Some(&first) = body.iter().find(|b| !b.is_ascii_whitespace()) else {
         return Err(DecodeError::Empty);
     };
-    match serde_json::from_slice(body) {
-        Ok(v) => Ok(v),
-        Err(e) if e.is_data() => Err(DecodeError::Shape(e.to_string())),
-        Err(_) if first == b'<' => Err(DecodeError::NotJson {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    let syntax = match serde_path_to_error::deserialize(&mut json) {
+        // Trailing bytes after the document make it malformed, as `from_slice` would say.
+        Ok(v) => match json.end() {
+            Ok(()) => return Ok(v),
+            Err(e) => e,
+        },
+        Err(e) if e.inner().is_data() => return Err(DecodeError::Shape(shape(&e))),
+        Err(e) => e.into_inner(),
+    };
+    Err(match first {
+        b'<' => DecodeError::NotJson {
             looks_like: "an HTML page",
-        }),
-        Err(e) if first == b'{' || first == b'[' => Err(DecodeError::Malformed(e.to_string())),
-        Err(_) => Err(DecodeError::NotJson {
+        },
+        b'{' | b'[' => DecodeError::Malformed(syntax.to_string()),
+        _ => DecodeError::NotJson {
             looks_like: "plain text",
-        }),
+        },
+    })
+}
+
+/// A shape error that names where it is: `members[1].lag: invalid type…` (a missing field
+/// is named by serde itself, at its parent's path).
+fn shape(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = e.path().to_string();
+    if path == "." {
+        e.inner().to_string()
+    } else {
+        format!("{path}: {}", e.inner())
     }
 }
 

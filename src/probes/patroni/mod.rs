@@ -122,27 +122,14 @@ impl Clients {
 
     async fn status(&self, base: &str, deadline: Instant) -> Result<MemberStatus, Failure> {
         let (status, body) = self.get(base, "/patroni", deadline).await?;
-        // Patroni answers its status document with 200, or 503 on the health-style paths.
-        if !matches!(status, 200 | 503) {
-            return Err(Failure::new(
-                "bad_status",
-                format!("GET /patroni: HTTP {status}"),
-            ));
-        }
-        decode_status(&body).map_err(|e| Failure::new(e.kind(), format!("GET /patroni: {e}")))
+        status_answer(status, &body)
     }
 
     /// One member's `/cluster`: the DCS as it sees it. Every member is asked, because a
     /// member's stale cache may answer while another's DCS requests already fail.
     async fn cluster_doc(&self, base: &str, deadline: Instant) -> Result<ClusterDoc, Failure> {
         let (status, body) = self.get(base, "/cluster", deadline).await?;
-        if status != 200 {
-            return Err(Failure::new(
-                "bad_status",
-                format!("GET /cluster: HTTP {status}"),
-            ));
-        }
-        decode_cluster(&body).map_err(|e| Failure::new(e.kind(), format!("GET /cluster: {e}")))
+        cluster_answer(status, &body)
     }
 
     /// GET `base` + `path`, within the deadline, with the body capped.
@@ -253,7 +240,7 @@ impl Clients {
                     .query_one("SELECT pg_is_in_recovery()", &[])
                     .await
                     .ok()?;
-                Some(!row.get::<_, bool>(0))
+                Some(!row.try_get::<_, bool>(0).ok()?)
             }
         });
         join_all(asks).await
@@ -271,6 +258,29 @@ impl Prober {
     ) -> PatroniView {
         self.patroni.view(id, spec, timeout).await
     }
+}
+
+/// A `/patroni` answer: Patroni sends its status document with 200, or 503 on the
+/// health-style paths. An undecodable body is a [`Failure::is_unreadable`] failure.
+fn status_answer(status: u16, body: &[u8]) -> Result<MemberStatus, Failure> {
+    if !matches!(status, 200 | 503) {
+        return Err(Failure::new(
+            "bad_status",
+            format!("GET /patroni: HTTP {status}"),
+        ));
+    }
+    decode_status(body).map_err(|e| Failure::new(e.kind(), format!("GET /patroni: {e}")))
+}
+
+/// A `/cluster` answer (200 only).
+fn cluster_answer(status: u16, body: &[u8]) -> Result<ClusterDoc, Failure> {
+    if status != 200 {
+        return Err(Failure::new(
+            "bad_status",
+            format!("GET /cluster: HTTP {status}"),
+        ));
+    }
+    decode_cluster(body).map_err(|e| Failure::new(e.kind(), format!("GET /cluster: {e}")))
 }
 
 fn transport(path: &str, e: &reqwest::Error) -> Failure {
@@ -318,6 +328,9 @@ fn authority(url: &str) -> String {
 fn same_authority(api_url: Option<&str>, configured: &str) -> bool {
     api_url.is_some_and(|a| authority(a) == authority(configured))
 }
+
+#[cfg(test)]
+mod proptests;
 
 #[cfg(test)]
 mod tests {

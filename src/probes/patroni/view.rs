@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::decode::{ClusterDoc, Lag, MemberStatus, ScheduledSwitchover};
+use super::decode::{ClusterDoc, Lag, MemberStatus, ScheduledSwitchover, UNREADABLE};
 
 /// Why a request failed: a bounded code and a human sentence (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,6 +20,12 @@ impl Failure {
             reason,
             detail: detail.into(),
         }
+    }
+
+    /// The member answered, but with something that could not be decoded (not JSON, wrong
+    /// types, too large, empty): its state is unknown, not down.
+    pub fn is_unreadable(&self) -> bool {
+        UNREADABLE.contains(&self.reason)
     }
 }
 
@@ -141,6 +147,9 @@ pub struct PatroniView {
     pub dcs: Dcs,
     pub paused: bool,
     pub scheduled_switchover: Option<ScheduledSwitchover>,
+    /// The members whose `/patroni` or `/cluster` answer could not be read, with why. While
+    /// any is, the view is incomplete: the probe says `Unknown` and no action is taken.
+    pub unreadable: Vec<(String, Failure)>,
 }
 
 impl PatroniView {
@@ -161,6 +170,7 @@ impl PatroniView {
             scheduled_switchover: doc.and_then(|d| d.scheduled_switchover.clone()),
             paused,
             dcs: dcs_state(&inputs),
+            unreadable: unreadable(&inputs),
         }
     }
 
@@ -265,6 +275,19 @@ impl PatroniView {
         });
         parts.join("; ")
     }
+}
+
+/// Every answer that came but could not be decoded, `/patroni` before `/cluster`.
+fn unreadable(inputs: &[MemberInput]) -> Vec<(String, Failure)> {
+    let failures = |i: &MemberInput| {
+        [i.status.as_ref().err(), i.cluster.as_ref().err()]
+            .into_iter()
+            .flatten()
+            .filter(|f| f.is_unreadable())
+            .map(|f| (i.name.clone(), f.clone()))
+            .collect::<Vec<_>>()
+    };
+    inputs.iter().flat_map(failures).collect()
 }
 
 /// The DCS state from the `/cluster` answers of the members whose Patroni answers (a member

@@ -7,6 +7,8 @@ mod assess;
 mod hit_ratio;
 mod info;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
@@ -152,13 +154,9 @@ async fn query(client: &redis::Client, config: &AsyncConnectionConfig) -> Instan
         Ok(r) => r,
         Err(e) => return classify(&e, Phase::Command),
     };
-    let replication = match info::parse_replication(&replication) {
+    let replication = match replication_read(&replication) {
         Ok(r) => r,
-        Err(e) => {
-            return InstanceRead::ProtocolError {
-                what: e.to_string(),
-            };
-        }
+        Err(what) => return InstanceRead::ProtocolError { what },
     };
     // Stats and persistence are extras: a reply without them still says the role.
     let stats = info::parse_stats(&stats).ok();
@@ -174,6 +172,13 @@ async fn query(client: &redis::Client, config: &AsyncConnectionConfig) -> Instan
         stats,
         persistence,
     }
+}
+
+/// The `INFO replication` reply decoded, or what is wrong with it (the `what` of an
+/// [`InstanceRead::ProtocolError`]: an instance that answers something unreadable is not
+/// judged, the probe says `Unknown`).
+fn replication_read(raw: &[u8]) -> Result<info::Replication, String> {
+    info::parse_replication(raw).map_err(|e| e.to_string())
 }
 
 /// `CONFIG GET save` → the save points, or `None` when CONFIG is refused or renamed.
