@@ -5,7 +5,7 @@
 mod remediate;
 mod run;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::incident::Event;
 use crate::journal::{Journal, Store};
 use crate::level::Level;
-use crate::metrics::{LevelLabels, Metrics, ResultLabels, TargetLabels};
+use crate::metrics::{LevelLabels, Metrics, Removed, ResultLabels, TargetLabels};
 use crate::notify::{Delivery, Notifier};
 use crate::postmortem;
 use crate::probes::{Observation, Outcome};
@@ -117,15 +117,46 @@ impl<S: Store> Engine<S> {
         self
     }
 
-    /// Switches to a new configuration: scores of removed probes are forgotten, open
-    /// incidents and the journal stay.
+    /// Switches to a new configuration. What it no longer has (probes, including disabled
+    /// ones, their targets, rules) is forgotten everywhere: scores, `/status`, last decisions,
+    /// and every metric series. An open incident of a removed target is resolved at once with
+    /// "target removed from configuration" (nothing would ever turn it green); its actions are
+    /// not undone. Other open incidents and the journal stay.
     pub fn set_config(&mut self, config: Arc<Config>) {
+        let removed = removed_by(&self.config, &config);
+        let now = self.clock.now();
+        let events: Vec<Event> = removed
+            .targets
+            .iter()
+            .filter_map(|key| {
+                self.journal
+                    .doc
+                    .incidents
+                    .resolve_removed(key, now, &config.incidents)
+            })
+            .collect();
+        if !removed.is_empty() {
+            info!(
+                probes = ?removed.probes, targets = ?removed.targets, rules = ?removed.rules,
+                "removed from the configuration: their series end"
+            );
+        }
         self.keys = keys_of(&config);
         self.scorer.retain(&config);
         let ids: Vec<&str> = config.enabled_probes().map(|p| p.id.as_str()).collect();
         self.status.retain(&ids);
+        if let Some((remediator, _)) = &mut self.remediation {
+            remediator
+                .last
+                .retain(|rule, _| !removed.rules.contains(rule));
+            self.status
+                .set_decisions(remediator.last.values().cloned().collect());
+        }
+        self.metrics.forget(&removed);
         self.config = config;
         self.first_round = None;
+        self.apply(events);
+        self.publish();
     }
 
     /// Appends every observation to `file` as a JSON line.
@@ -153,6 +184,12 @@ impl<S: Store> Engine<S> {
     /// Handles one observation (its `at` is the time used for scoring and incidents).
     /// Returns whether the probe's level changed.
     pub fn handle(&mut self, obs: &Observation) -> bool {
+        // A result of a probe a reload just removed (sent before its task stopped) would
+        // bring its series back: dropped.
+        if !self.config.probe(&obs.probe).is_some_and(|p| p.enabled) {
+            debug!(probe = %obs.probe, "result of a probe no longer configured: dropped");
+            return false;
+        }
         self.metrics.observe(obs);
         if let Some(w) = &mut self.recorder {
             use std::io::Write as _;
@@ -244,7 +281,10 @@ impl<S: Store> Engine<S> {
                 Event::Resolved(i) => {
                     info!(incident = %i.id, minutes = i.duration(self.clock.now()).as_secs() / 60, "incident resolved");
                     self.write_postmortem(&i.id);
-                    if let Some((r, _)) = &mut self.remediation {
+                    // Removed from the configuration is not fixed: nothing is undone.
+                    if let Some((r, _)) = &mut self.remediation
+                        && !i.removed_from_config()
+                    {
                         r.on_resolved(&self.config, &self.journal.doc, &i.id);
                     }
                 }
@@ -350,6 +390,19 @@ fn keys_of(config: &Config) -> BTreeMap<String, Vec<String>> {
             .push(p.id.clone());
     }
     keys
+}
+
+/// What `new` no longer has of `old`: enabled probes, incident keys, rules.
+fn removed_by(old: &Config, new: &Config) -> Removed {
+    let probes =
+        |c: &Config| -> BTreeSet<String> { c.enabled_probes().map(|p| p.id.clone()).collect() };
+    let targets = |c: &Config| -> BTreeSet<String> { keys_of(c).into_keys().collect() };
+    let rules = |c: &Config| -> BTreeSet<String> { c.rules.iter().map(|r| r.id.clone()).collect() };
+    Removed {
+        probes: probes(old).difference(&probes(new)).cloned().collect(),
+        targets: targets(old).difference(&targets(new)).cloned().collect(),
+        rules: rules(old).difference(&rules(new)).cloned().collect(),
+    }
 }
 
 /// Changes of outcome are logged at info (warn when worse); steady results at debug.
