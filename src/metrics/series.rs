@@ -32,10 +32,13 @@ impl Removed {
     }
 }
 
+/// One per-kind gauge series: the gauge and its label set.
+type GaugeSeries = (GaugeName, Vec<(String, String)>);
+
 /// The label sets created per probe (per-kind gauges) and per rule (decisions, actions).
 #[derive(Default)]
 pub struct SeriesIndex {
-    gauges: HashMap<String, HashSet<(GaugeName, Vec<(String, String)>)>>,
+    gauges: HashMap<String, HashSet<GaugeSeries>>,
     decisions: HashMap<String, HashSet<DecisionLabels>>,
     actions: HashMap<String, HashSet<ActionLabels>>,
 }
