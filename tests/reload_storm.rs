@@ -298,6 +298,24 @@ async fn a_storm_of_configmap_edits_ends_on_the_last_good_one() {
         .filter(|e| e["reason"] == "AstreinteConfigInvalid")
         .count();
     assert!(events >= 1, "Warning Events on the ConfigMap");
+
+    // The ConfigMap has none of the directory's `[journal]` and `[kubernetes]`: those keep
+    // running as started (the watch goes on), each change is named, and a restart is pending.
+    assert!(
+        metrics.contains("astreinte_config_restart_pending 1\n"),
+        "{metrics}"
+    );
+    for field in [
+        "[journal].path",
+        "[kubernetes].kubeconfig",
+        "[kubernetes].lease",
+        "[kubernetes].policy_configmap",
+    ] {
+        assert!(
+            log.contains(&format!("`{field}` changed: restart to apply")),
+            "{field}: {log}"
+        );
+    }
     daemon.stop(Duration::from_secs(5));
 }
 
