@@ -120,21 +120,10 @@ impl<S: Store> Engine<S> {
     /// Switches to a new configuration. What it no longer has (probes, including disabled
     /// ones, their targets, rules) is forgotten everywhere: scores, `/status`, last decisions,
     /// and every metric series. An open incident of a removed target is resolved at once with
-    /// "target removed from configuration" (nothing would ever turn it green); its actions are
+    /// "target removed from configuration" ([`Engine::resolve_unwatched`]); its actions are
     /// not undone. Other open incidents and the journal stay.
     pub fn set_config(&mut self, config: Arc<Config>) {
         let removed = removed_by(&self.config, &config);
-        let now = self.clock.now();
-        let events: Vec<Event> = removed
-            .targets
-            .iter()
-            .filter_map(|key| {
-                self.journal
-                    .doc
-                    .incidents
-                    .resolve_removed(key, now, &config.incidents)
-            })
-            .collect();
         if !removed.is_empty() {
             info!(
                 probes = ?removed.probes, targets = ?removed.targets, rules = ?removed.rules,
@@ -153,10 +142,38 @@ impl<S: Store> Engine<S> {
                 .set_decisions(remediator.last.values().cloned().collect());
         }
         self.metrics.forget(&removed);
+        // `[incidents]` applies live, to the texts of notices too (receivers do not).
+        if let Some((notifier, _)) = &mut self.notifier {
+            notifier.set_settings(config.incidents.clone());
+        }
         self.config = config;
         self.first_round = None;
-        self.apply(events);
+        self.resolve_unwatched();
         self.publish();
+    }
+
+    /// Resolves every open incident whose key (target or group) no enabled probe has: after
+    /// a reload, or at start-up for one read back from the journal of an older configuration.
+    /// Left open, it could never go green.
+    pub fn resolve_unwatched(&mut self) {
+        let now = self.clock.now();
+        let unwatched: Vec<String> = (self.journal.doc.incidents.open.keys())
+            .filter(|key| !self.keys.contains_key(*key))
+            .cloned()
+            .collect();
+        let events: Vec<Event> = unwatched
+            .iter()
+            .filter_map(|key| {
+                self.journal
+                    .doc
+                    .incidents
+                    .resolve_removed(key, now, &self.config.incidents)
+            })
+            .collect();
+        for key in &unwatched {
+            warn!(key = %key, "open incident resolved: {}", crate::incident::REMOVED_FROM_CONFIG);
+        }
+        self.apply(events);
     }
 
     /// Appends every observation to `file` as a JSON line.
