@@ -475,9 +475,20 @@ async fn a_reload_to_fewer_probes_ends_the_removed_ones_everywhere() {
         },
     )
     .await;
-    // A few probe rounds later, still gone (a late result of a removed probe is dropped).
-    tokio::time::sleep(Duration::from_millis(2500)).await; // let rounds run, then look again
-    let later = get_text(&format!("{base}/metrics")).await.unwrap();
+    // Two probe rounds later, still gone (a late result of a removed probe is dropped).
+    let runs = |m: &str| -> u64 {
+        let line = "astreinte_probe_runs_total{probe=\"api\",result=\"healthy\"} ";
+        m.lines()
+            .find_map(|l| l.strip_prefix(line)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let at_reload = runs(&after);
+    let later = wait_for("two more rounds", Duration::from_secs(10), || async {
+        get_text(&format!("{base}/metrics"))
+            .await
+            .filter(|m| runs(m) >= at_reload + 2)
+    })
+    .await;
     for g in gone {
         assert!(!later.contains(g), "{g} is back: {later}");
     }
