@@ -45,16 +45,17 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
     let mut out = fields("server", &old.server, &new.server);
     out.extend(fields("journal", &old.journal, &new.journal));
     out.extend(fields("kubernetes", &old.kubernetes, &new.kubernetes));
-    for r in &old.notify {
-        match new.notify.iter().find(|n| n.name == r.name) {
-            None => out.push(format!("[[notify]] \"{}\" removed", r.name)),
-            Some(n) if n != r => out.push(format!("[[notify]] \"{}\"", r.name)),
-            Some(_) => {}
-        }
-    }
-    for n in &new.notify {
-        if !old.notify.iter().any(|r| r.name == n.name) {
-            out.push(format!("[[notify]] \"{}\" added", n.name));
+    // A receiver by its name, whether added, removed or changed.
+    let names = old
+        .notify
+        .iter()
+        .chain(&new.notify)
+        .map(|r| r.name.as_str());
+    let mut seen = std::collections::BTreeSet::new();
+    for name in names {
+        let of = |c: &Config| c.notify.iter().find(|r| r.name == name).cloned();
+        if seen.insert(name) && of(old) != of(new) {
+            out.push(format!("[[notify]] \"{name}\""));
         }
     }
     out
@@ -112,18 +113,14 @@ mod tests {
     }
 
     #[test]
-    fn receivers_are_named_when_added_removed_or_changed() {
+    fn receivers_are_named_by_name_when_added_removed_or_changed() {
         let mut old = base();
         old.notify = vec![receiver("a", "http://a"), receiver("b", "http://b")];
         let mut new = old.clone();
         new.notify = vec![receiver("b", "http://b2"), receiver("c", "http://c")];
         assert_eq!(
             changes(&old, &new),
-            [
-                "[[notify]] \"a\" removed",
-                "[[notify]] \"b\"",
-                "[[notify]] \"c\" added"
-            ]
+            ["[[notify]] \"a\"", "[[notify]] \"b\"", "[[notify]] \"c\""]
         );
     }
 
