@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::actuators::Actuators;
 use crate::clock::Clock;
@@ -21,6 +21,7 @@ use crate::journal::{AnyStore, FileStore, Journal, KubeStore};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::probes::Prober;
+use crate::reload::restart::RestartOnly;
 use crate::remediation::Remediator;
 use crate::server::{self, AppState};
 use crate::status::StatusBoard;
@@ -123,10 +124,13 @@ fn journal_store(config: &Config, kube: Option<&crate::clients::kube::Client>) -
 }
 
 /// Applies each new configuration: served at once, probes restarted with it, and the engine
-/// told. The old probe tasks stop through their own child token.
+/// told. The old probe tasks stop through their own child token. Sections only a restart
+/// applies keep their running values; a change to one is a warning and
+/// `astreinte_config_restart_pending` 1.
 #[allow(clippy::too_many_arguments)]
 fn spawn_reloader(
     mut configs: watch::Receiver<Arc<Config>>,
+    restart: RestartOnly,
     state: Arc<AppState>,
     to_engine: watch::Sender<Arc<Config>>,
     tracker: TaskTracker,
@@ -139,7 +143,15 @@ fn spawn_reloader(
     let inner = tracker.clone();
     tracker.spawn(async move {
         while configs.changed().await.is_ok() {
-            let new = configs.borrow_and_update().clone();
+            let read = Config::clone(&configs.borrow_and_update());
+            let (changed, new) = restart.split(read);
+            for section in &changed {
+                warn!(section = %section, "`{section}` changed: restart to apply");
+            }
+            metrics
+                .config_restart_pending
+                .set(i64::from(!changed.is_empty()));
+            let new = Arc::new(new);
             info!(
                 probes = new.enabled_probes().count(),
                 rules = new.rules.len(),
@@ -169,6 +181,10 @@ pub async fn run(
     record: Option<PathBuf>,
 ) -> Result<()> {
     install_crypto();
+    // Before anything slow (the Kubernetes client may run an exec credential plugin): a
+    // SIGHUP from now on is held until the reloader serves it, never fatal.
+    let hangups = crate::reload::hangup::listen().context("cannot install the SIGHUP handler")?;
+    let read = config.clone();
     let mut config = config;
     if let Some(addr) = listen {
         config.server.listen = addr;
@@ -225,9 +241,13 @@ pub async fn run(
         &config,
         cluster.as_ref().is_some_and(|c| c.policy_watched),
     );
-    let hangup =
-        crate::reload::hangup::spawn(on_hangup, reload_tx, metrics.clone(), cancel.clone())
-            .context("cannot install the SIGHUP handler")?;
+    let hangup = crate::reload::hangup::spawn(
+        hangups,
+        on_hangup,
+        reload_tx,
+        metrics.clone(),
+        cancel.clone(),
+    );
     tracker.spawn(async move {
         let _ = hangup.await;
     });
@@ -281,6 +301,7 @@ pub async fn run(
     );
     spawn_reloader(
         reload_rx,
+        RestartOnly::new(&read, &config),
         state.clone(),
         config_tx,
         tracker.clone(),

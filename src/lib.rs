@@ -36,7 +36,7 @@
 //! | `main.rs` | the CLI (clap); thin |
 //! | [`app`] | wiring: build from config, spawn tasks, stop cleanly |
 //! | [`config`] | loading (figment: TOML + `ASTREINTE_*` env), serde types, `validate()` |
-//! | [`reload`] | live configuration from a watched ConfigMap or SIGHUP, keeping the last good one |
+//! | [`reload`] | live configuration from a watched ConfigMap or SIGHUP, keeping the last good one; sections only a restart applies are named (`astreinte_config_restart_pending`) |
 //! | [`scheduler`] | when each probe runs |
 //! | [`probes`] | the outcome types and one file per probe kind |
 //! | [`engine`] | what happens to each observation, in order |

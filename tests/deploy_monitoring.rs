@@ -68,6 +68,8 @@ fn alert_rules_pass_promtool_and_each_alert_fires_in_its_unit_test() {
         "AstreinteBudgetExhausted",
         "AstreinteP1IncidentOpen",
         "AstreinteJournalWriteErrors",
+        "AstreinteClockSkew",
+        "AstreinteConfigRestartPending",
     ] {
         assert!(alerts.contains(required), "missing alert {required}");
     }

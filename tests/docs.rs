@@ -1,6 +1,6 @@
 //! The operator docs keep up with the code: every config field (read from the serde structs
 //! in src/config/) is named in docs/configuration.md, and every metric family (registered in
-//! src/metrics.rs, and exported by a registry with every family filled) is in docs/metrics.md
+//! src/metrics/mod.rs, and exported by a registry with every family filled) is in docs/metrics.md
 //! with its labels.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -133,10 +133,10 @@ fn every_config_field_is_in_configuration_md() {
     );
 }
 
-/// Metric names registered in src/metrics.rs (`registry.register("x"` is unprefixed,
+/// Metric names registered in src/metrics/mod.rs (`registry.register("x"` is unprefixed,
 /// `ours.register("x"` is `astreinte_x`), and the per-kind gauges' names.
 fn registered_in_source() -> BTreeSet<String> {
-    let source = std::fs::read_to_string(repo().join("src/metrics.rs")).unwrap();
+    let source = std::fs::read_to_string(repo().join("src/metrics/mod.rs")).unwrap();
     let register = regex::Regex::new(r#"(registry|ours)\.register\(\s*"(\w+)""#).unwrap();
     let mut out: BTreeSet<String> = register
         .captures_iter(&source)
@@ -165,7 +165,7 @@ fn every_metric_and_its_labels_are_in_metrics_md() {
     assert!(source_names.len() >= 20, "{source_names:?}");
     for name in &source_names {
         if !text.contains(&format!("`{name}")) {
-            missing.push(format!("{name} (registered in src/metrics.rs)"));
+            missing.push(format!("{name} (registered in src/metrics/mod.rs)"));
         }
     }
     // Sample names and label names from a registry where every family has a sample.

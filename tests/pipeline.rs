@@ -233,3 +233,62 @@ async fn a_restart_mid_incident_keeps_it_open_with_its_timeline() {
             .any(|e| matches!(e, Event::Resolved(_)))
     );
 }
+
+#[tokio::test]
+async fn an_incident_whose_target_left_the_configuration_resolves_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, mut rx) = engine(dir.path()).await;
+    e.handle(&obs("api", Outcome::failed("bad_status"), 0));
+    e.handle(&obs("api", Outcome::failed("bad_status"), 10));
+    assert!(e.journal.doc.incidents.open.contains_key("rag-production"));
+    e.persist().await;
+
+    // A reload that keeps the group: the incident stays open.
+    e.set_config(config(dir.path()));
+    assert!(e.journal.doc.incidents.open.contains_key("rag-production"));
+
+    // A reload without the group: resolved at once, nothing to undo, the reason on the timeline.
+    std::fs::write(
+        dir.path().join("probes.toml"),
+        "[[probe]]\nid = \"other\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let other = Arc::new(load_dir(dir.path()).unwrap());
+    drain(&mut rx);
+    e.set_config(other.clone());
+    let events = drain(&mut rx);
+    let [Event::Resolved(resolved)] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(resolved.key, "rag-production");
+    assert!(resolved.removed_from_config());
+    assert!(e.journal.doc.incidents.open.is_empty());
+    assert!(e.status.incidents().open.is_empty(), "/incidents updated");
+    // A late result of a removed probe is dropped: no incident, no series.
+    assert!(!e.handle(&obs("api", Outcome::failed("bad_status"), 20)));
+    assert!(e.journal.doc.incidents.open.is_empty());
+    assert!(!e.metrics.encode().contains("\"api\""));
+
+    // Across a restart: an incident read back from the journal of an older configuration.
+    let dir2 = tempfile::tempdir().unwrap();
+    {
+        let (mut e, _rx) = engine(dir2.path()).await;
+        e.handle(&obs("api", Outcome::failed("bad_status"), 0));
+        e.handle(&obs("api", Outcome::failed("bad_status"), 10));
+        e.persist().await;
+    }
+    let journal = Journal::open(FileStore::new(dir2.path().join("journal.json")), at(0)).await;
+    let (tx, mut rx) = mpsc::channel(100);
+    let mut e = Engine::new(
+        other,
+        Arc::new(Metrics::new()),
+        Arc::new(StatusBoard::default()),
+        journal,
+    )
+    .with_events(tx)
+    .without_table();
+    assert!(e.journal.doc.incidents.open.contains_key("rag-production"));
+    e.resolve_unwatched();
+    assert!(matches!(&drain(&mut rx)[..], [Event::Resolved(i)] if i.removed_from_config()));
+    assert!(e.journal.doc.incidents.open.is_empty());
+}

@@ -298,6 +298,24 @@ async fn a_storm_of_configmap_edits_ends_on_the_last_good_one() {
         .filter(|e| e["reason"] == "AstreinteConfigInvalid")
         .count();
     assert!(events >= 1, "Warning Events on the ConfigMap");
+
+    // The ConfigMap has none of the directory's `[journal]` and `[kubernetes]`: those keep
+    // running as started (the watch goes on), each change is named, and a restart is pending.
+    assert!(
+        metrics.contains("astreinte_config_restart_pending 1\n"),
+        "{metrics}"
+    );
+    for field in [
+        "[journal].path",
+        "[kubernetes].kubeconfig",
+        "[kubernetes].lease",
+        "[kubernetes].policy_configmap",
+    ] {
+        assert!(
+            log.contains(&format!("`{field}` changed: restart to apply")),
+            "{field}: {log}"
+        );
+    }
     daemon.stop(Duration::from_secs(5));
 }
 
@@ -351,6 +369,266 @@ async fn sighup_reloads_the_directory_and_refuses_a_bad_edit() {
             && l.contains(&probes_file)
             && l.contains("colour")),
         "{log}"
+    );
+    daemon.stop(Duration::from_secs(5));
+}
+
+/// `/incidents` as JSON.
+async fn incidents(base: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(&get_text(&format!("{base}/incidents")).await?).ok()
+}
+
+/// Three probes (`api-c` failing, on its own target `t-c`) and a dry-run rule per probe.
+fn three_probes(addr: std::net::SocketAddr) -> (String, String) {
+    let probes = [
+        ("api", "t-api", "ok"),
+        ("api-b", "t-b", "ok"),
+        ("api-c", "t-c", "fail"),
+    ]
+    .iter()
+    .map(|(id, target, path)| probe(id, target, &format!("http://{addr}/{path}"), ""))
+    .collect();
+    (probes, dry_run_rules(addr, &["api", "api-b", "api-c"]))
+}
+
+/// A `dry-run` rule `reboot-<probe>` for each probe (decisions and rehearsed actions counted).
+fn dry_run_rules(addr: std::net::SocketAddr, probes: &[&str]) -> String {
+    let mut out = "[policy]\nmode = \"dry-run\"\n".to_owned();
+    for p in probes {
+        out.push_str(&format!(
+            "\n[[rule]]\nid = \"reboot-{p}\"\n\
+             trigger = {{ probe = \"{p}\", min_level = \"P2\" }}\n\
+             action = {{ kind = \"http\", method = \"POST\", url = \"http://{addr}/reboot\" }}\n\
+             budget = {{ max = 1, per = \"1h\" }}\n"
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_to_fewer_probes_ends_the_removed_ones_everywhere() {
+    astreinte::app::install_crypto();
+    let t = target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = |name: &str| {
+        format!(
+            "[journal]\npath = \"{}\"\n\n",
+            dir.path().join(name).display()
+        )
+    };
+    write(dir.path(), three_probes(t.addr), &journal("journal.json"));
+    let port = free_port();
+    let mut daemon = start(dir.path(), port);
+    let base = format!("http://127.0.0.1:{port}");
+    healthy(&base).await;
+
+    // `api-c` fails: an incident opens on `t-c`, its rule decides (dry run) and rehearses.
+    let opened = wait_for("an incident on t-c", Duration::from_secs(20), || async {
+        let v = incidents(&base).await?;
+        v["open"]
+            .as_array()?
+            .iter()
+            .find(|i| i["key"] == "t-c")
+            .cloned()
+    })
+    .await;
+    let id = opened["id"].as_str().unwrap().to_owned();
+    let before = wait_for("every series of api-c", Duration::from_secs(20), || async {
+        get_text(&format!("{base}/metrics")).await.filter(|m| {
+            m.contains("probe_success{probe=\"api-c\"} 0")
+                && m.contains("probe_success{probe=\"api-b\"} 1")
+                && m.contains("astreinte_http_status_code{probe=\"api-c\"")
+                && m.contains("astreinte_target_level{target=\"t-c\"}")
+                && m.contains("astreinte_remediation_decisions_total{rule=\"reboot-api-c\"")
+                && m.contains("astreinte_remediation_actions_total{rule=\"reboot-api-c\"")
+        })
+    })
+    .await;
+    assert!(
+        before.contains("astreinte_config_restart_pending 0\n"),
+        "{before}"
+    );
+
+    // Down to one probe, and the journal moved (a section only a restart applies).
+    let one = (
+        probe("api", "t-api", &format!("http://{}/ok", t.addr), ""),
+        dry_run_rules(t.addr, &["api"]),
+    );
+    write(dir.path(), one.clone(), &journal("moved.json"));
+    daemon.signal(rustix::process::Signal::HUP);
+    let gone = [
+        "\"api-b\"",
+        "\"api-c\"",
+        "\"t-b\"",
+        "\"t-c\"",
+        "reboot-api-b",
+        "reboot-api-c",
+    ];
+    let after = wait_for(
+        "no series of api-b, api-c",
+        Duration::from_secs(10),
+        || async {
+            get_text(&format!("{base}/metrics"))
+                .await
+                .filter(|m| m.contains("astreinte_config_reload_total{result=\"applied\"} 1\n"))
+                .filter(|m| !gone.iter().any(|g| m.contains(g)))
+        },
+    )
+    .await;
+    // Two probe rounds later, still gone (a late result of a removed probe is dropped).
+    let runs = |m: &str| -> u64 {
+        let line = "astreinte_probe_runs_total{probe=\"api\",result=\"healthy\"} ";
+        m.lines()
+            .find_map(|l| l.strip_prefix(line)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let at_reload = runs(&after);
+    let later = wait_for("two more rounds", Duration::from_secs(10), || async {
+        get_text(&format!("{base}/metrics"))
+            .await
+            .filter(|m| runs(m) >= at_reload + 2)
+    })
+    .await;
+    for g in gone {
+        assert!(!later.contains(g), "{g} is back: {later}");
+    }
+    for kept in [
+        "probe_success{probe=\"api\"} 1",
+        "astreinte_remediation_budget_remaining{rule=\"reboot-api\"} 1",
+        "astreinte_config_restart_pending 1\n",
+        "astreinte_incidents_open{level=\"P2\"} 0",
+    ] {
+        assert!(
+            after.contains(kept) && later.contains(kept),
+            "{kept}: {later}"
+        );
+    }
+    assert_eq!(
+        status(&base).await.unwrap(),
+        [("api".to_owned(), "t-api".to_owned())]
+    );
+    let decisions = get_text(&format!("{base}/decisions")).await.unwrap();
+    assert!(!decisions.contains("reboot-api-c"), "{decisions}");
+
+    // The incident of t-c is resolved, and its timeline says why.
+    let v = incidents(&base).await.unwrap();
+    assert!(v["open"].as_array().unwrap().is_empty(), "{v}");
+    let resolved = v["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not among the resolved: {v}"));
+    assert!(resolved["resolved_at"].is_string(), "{resolved}");
+    let last = resolved["timeline"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["kind"], "resolved", "{resolved}");
+    assert!(
+        last["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("target removed from configuration"),
+        "{resolved}"
+    );
+
+    // The journal stays where it runs; the log names the section to restart for.
+    assert!(!dir.path().join("moved.json").exists());
+    let log = std::fs::read_to_string(dir.path().join("astreinte.log")).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("`[journal].path` changed: restart to apply")),
+        "{log}"
+    );
+
+    // The journal path back as it runs: nothing pending anymore.
+    write(dir.path(), one, &journal("journal.json"));
+    daemon.signal(rustix::process::Signal::HUP);
+    wait_for("no restart pending", Duration::from_secs(10), || async {
+        get_text(&format!("{base}/metrics"))
+            .await
+            .filter(|m| m.contains("astreinte_config_reload_total{result=\"applied\"} 2\n"))
+            .filter(|m| m.contains("astreinte_config_restart_pending 0\n"))
+    })
+    .await;
+    assert_eq!(
+        t.reboots.load(Ordering::SeqCst),
+        0,
+        "dry run: no action ran"
+    );
+    daemon.stop(Duration::from_secs(5));
+}
+
+/// A kubeconfig whose exec credential plugin (as `aws eks get-token` or
+/// `gke-gcloud-auth-plugin` are) touches `marker`, takes 3 s and fails.
+fn slow_kubeconfig(dir: &Path, marker: &Path) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    let script = format!("touch '{}'; sleep 3; exit 1", marker.display());
+    let kubeconfig = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{ "name": "c", "cluster": { "server": "https://127.0.0.1:1" } }],
+        "users": [{ "name": "u", "user": { "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "/bin/sh",
+            "args": ["-c", script],
+        } } }],
+        "contexts": [{ "name": "c", "context": { "cluster": "c", "user": "u" } }],
+        "current-context": "c",
+    });
+    std::fs::write(&path, kubeconfig.to_string()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_during_a_slow_start_is_served_not_fatal() {
+    astreinte::app::install_crypto();
+    let t = target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("plugin-started");
+    let head = format!(
+        "[journal]\npath = \"{}\"\n\n[kubernetes]\nkubeconfig = \"{}\"\n\n",
+        dir.path().join("journal.json").display(),
+        slow_kubeconfig(dir.path(), &marker).display()
+    );
+    write(dir.path(), valid(t.addr, 0), &head);
+    let port = free_port();
+    let mut daemon = start(dir.path(), port);
+    let base = format!("http://127.0.0.1:{port}");
+
+    // The daemon is inside its Kubernetes connection: not listening, not ready.
+    wait_for(
+        "the exec plugin started",
+        Duration::from_secs(10),
+        || async { marker.exists().then_some(()) },
+    )
+    .await;
+    assert!(
+        get_text(&format!("{base}/readyz")).await.is_none(),
+        "ready already: the start was not slow"
+    );
+    daemon.signal(rustix::process::Signal::HUP);
+
+    healthy(&base).await;
+    assert!(daemon.is_running(), "an early SIGHUP killed the daemon");
+    wait_for("/readyz", Duration::from_secs(10), || async {
+        get_text(&format!("{base}/readyz")).await
+    })
+    .await;
+    // The held SIGHUP was served once the daemon knew where to reload from.
+    wait_for(
+        "the early SIGHUP served",
+        Duration::from_secs(10),
+        || async {
+            get_text(&format!("{base}/metrics"))
+                .await
+                .filter(|m| m.contains("astreinte_config_reload_total{result=\"applied\"} 1\n"))
+        },
+    )
+    .await;
+    wait_for_version(&base, 0).await;
+    let log = std::fs::read_to_string(dir.path().join("astreinte.log")).unwrap();
+    assert!(
+        log.contains("cannot build the kubernetes client"),
+        "the plugin failed as planned: {log}"
     );
     daemon.stop(Duration::from_secs(5));
 }

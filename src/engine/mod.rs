@@ -2,6 +2,7 @@
 //! pipeline: metrics and status, scoring, incidents (and their journal), notifications.
 //! Its decisions are taken by the pure modules (`score`, `incident`); it does the IO.
 
+mod reconfigure;
 mod remediate;
 mod run;
 
@@ -117,17 +118,6 @@ impl<S: Store> Engine<S> {
         self
     }
 
-    /// Switches to a new configuration: scores of removed probes are forgotten, open
-    /// incidents and the journal stay.
-    pub fn set_config(&mut self, config: Arc<Config>) {
-        self.keys = keys_of(&config);
-        self.scorer.retain(&config);
-        let ids: Vec<&str> = config.enabled_probes().map(|p| p.id.as_str()).collect();
-        self.status.retain(&ids);
-        self.config = config;
-        self.first_round = None;
-    }
-
     /// Appends every observation to `file` as a JSON line.
     pub fn with_recorder(mut self, file: std::fs::File) -> Self {
         self.recorder = Some(std::io::LineWriter::new(file));
@@ -153,6 +143,12 @@ impl<S: Store> Engine<S> {
     /// Handles one observation (its `at` is the time used for scoring and incidents).
     /// Returns whether the probe's level changed.
     pub fn handle(&mut self, obs: &Observation) -> bool {
+        // A result of a probe a reload just removed (sent before its task stopped) would
+        // bring its series back: dropped.
+        if !self.config.probe(&obs.probe).is_some_and(|p| p.enabled) {
+            debug!(probe = %obs.probe, "result of a probe no longer configured: dropped");
+            return false;
+        }
         self.metrics.observe(obs);
         if let Some(w) = &mut self.recorder {
             use std::io::Write as _;
@@ -244,7 +240,10 @@ impl<S: Store> Engine<S> {
                 Event::Resolved(i) => {
                     info!(incident = %i.id, minutes = i.duration(self.clock.now()).as_secs() / 60, "incident resolved");
                     self.write_postmortem(&i.id);
-                    if let Some((r, _)) = &mut self.remediation {
+                    // Removed from the configuration is not fixed: nothing is undone.
+                    if let Some((r, _)) = &mut self.remediation
+                        && !i.removed_from_config()
+                    {
                         r.on_resolved(&self.config, &self.journal.doc, &i.id);
                     }
                 }

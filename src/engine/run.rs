@@ -24,6 +24,8 @@ impl<S: Store> Engine<S> {
         cancel: CancellationToken,
         action_deadline: Duration,
     ) {
+        // Incidents read back from the journal of a configuration that had their target.
+        self.resolve_unwatched();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {

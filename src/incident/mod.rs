@@ -18,6 +18,9 @@ pub use timeline::{Entry, EntryKind};
 /// Timelines are capped; the first entries (detection) are always kept.
 const MAX_TIMELINE: usize = 500;
 
+/// Why an incident resolved without going green: a reload removed its target (or group).
+pub const REMOVED_FROM_CONFIG: &str = "target removed from configuration";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: String,
@@ -50,6 +53,14 @@ impl Incident {
     pub fn duration(&self, now: jiff::Timestamp) -> Duration {
         let end = self.resolved_at.unwrap_or(now);
         crate::clock::elapsed(end, self.opened_at)
+    }
+
+    /// Resolved because a reload removed its target, not because it went green.
+    pub fn removed_from_config(&self) -> bool {
+        self.resolved_at.is_some()
+            && self.timeline.last().is_some_and(|e| {
+                e.kind == EntryKind::Resolved && e.text.ends_with(REMOVED_FROM_CONFIG)
+            })
     }
 
     pub fn title(&self) -> String {
@@ -212,6 +223,28 @@ impl Incidents {
         }
         self.recent.truncate(settings.keep_resolved);
         events
+    }
+
+    /// Resolves the open incident of `key` at once, because no configured probe watches it
+    /// anymore: left open it would never go green, and an operator would chase a ghost.
+    pub fn resolve_removed(
+        &mut self,
+        key: &str,
+        now: jiff::Timestamp,
+        settings: &IncidentSettings,
+    ) -> Option<Event> {
+        let mut inc = self.open.remove(key)?;
+        inc.resolved_at = Some(now);
+        inc.green_since = None;
+        let lasted = humantime::format_duration(round_secs(inc.duration(now)));
+        inc.push(
+            now,
+            EntryKind::Resolved,
+            format!("resolved after {lasted}: {REMOVED_FROM_CONFIG}"),
+        );
+        self.recent.push_front(inc.clone());
+        self.recent.truncate(settings.keep_resolved);
+        Some(Event::Resolved(inc))
     }
 
     /// Adds an entry (decision, action, verification, notification) to the open incident of

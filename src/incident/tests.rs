@@ -136,3 +136,29 @@ fn notes_go_to_the_open_incident() {
         EntryKind::Decision
     );
 }
+
+#[test]
+fn a_removed_target_resolves_its_open_incident_at_once_and_says_why() {
+    let s = settings();
+    let mut inc = Incidents::default();
+    assert_eq!(inc.resolve_removed("k", t(0), &s), None);
+    inc.on_level("k", Level::P2, "r", "", t(0), &s);
+    let Some(Event::Resolved(resolved)) = inc.resolve_removed("k", t(90), &s) else {
+        panic!("not resolved: {inc:?}");
+    };
+    assert!(inc.open.is_empty());
+    assert_eq!(inc.recent.front(), Some(&resolved));
+    assert_eq!(resolved.resolved_at, Some(t(90)));
+    let last = resolved.timeline.last().unwrap();
+    assert_eq!(last.kind, EntryKind::Resolved);
+    assert_eq!(
+        last.text,
+        "resolved after 1m 30s: target removed from configuration"
+    );
+    assert!(resolved.removed_from_config());
+    // A key that goes green the usual way is not "removed".
+    inc.on_level("j", Level::P3, "r", "", t(100), &s);
+    inc.on_level("j", Level::Ok, "ok", "", t(101), &s);
+    let events = inc.tick(t(101) + s.green_period, &s);
+    assert!(matches!(&events[..], [Event::Resolved(i)] if !i.removed_from_config()));
+}

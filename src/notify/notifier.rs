@@ -82,6 +82,11 @@ impl Notifier {
         })
     }
 
+    /// Renders later notices with `settings` (after a reload: response targets, green period).
+    pub fn set_settings(&mut self, settings: IncidentSettings) {
+        self.settings = settings;
+    }
+
     /// Queues `event` (which happened at `at`) for every receiver whose `min_level` it
     /// reaches. Never blocks; returns how many receivers it was queued for.
     pub fn notify(&self, event: &Event, at: jiff::Timestamp) -> usize {

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -40,15 +40,21 @@ impl OnHangup {
     }
 }
 
-/// Installs the SIGHUP handler; each signal re-reads the directory (or logs why not).
+/// Installs the SIGHUP handler: from now on SIGHUP no longer kills the process; signals
+/// wait in the returned stream until [`spawn`] serves them.
+pub fn listen() -> std::io::Result<Signal> {
+    signal(SignalKind::hangup())
+}
+
+/// Serves `hangups` (from [`listen`]): each signal re-reads the directory (or logs why not).
 pub fn spawn(
+    mut hangups: Signal,
     on_hangup: OnHangup,
     tx: Arc<watch::Sender<Arc<Config>>>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let mut hangups = signal(SignalKind::hangup())?;
-    Ok(tokio::spawn(async move {
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
@@ -59,7 +65,7 @@ pub fn spawn(
                 OnHangup::Ignore(why) => tracing::warn!("SIGHUP ignored: {why}"),
             }
         }
-    }))
+    })
 }
 
 /// Loads `dir` and publishes it if it is good.

@@ -7,9 +7,12 @@
 //! `astreinte_config_reload_total{result="invalid"}`, and the last good one keeps running.
 //! Nothing is half-applied. Edits are not debounced: each is judged in order, and since the
 //! channel keeps only the latest good version, a burst of edits ends on the last good one.
+//! Sections only a restart applies are kept as they run, and named in a warning
+//! ([`restart`]).
 
 pub mod configmap;
 pub mod hangup;
+pub mod restart;
 
 use std::sync::Arc;
 

@@ -70,9 +70,10 @@ impl Scorer {
         self.probes.get(probe)
     }
 
-    /// Forgets probes that are no longer configured.
+    /// Forgets probes that are no longer configured (or disabled).
     pub fn retain(&mut self, config: &Config) {
-        self.probes.retain(|id, _| config.probe(id).is_some());
+        self.probes
+            .retain(|id, _| config.probe(id).is_some_and(|p| p.enabled));
     }
 
     /// The level of an incident key: the worst level of the probes that share it.

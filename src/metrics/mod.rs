@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::probes::Observation;
 
+mod series;
+
+pub use series::Removed;
+
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -245,7 +249,11 @@ pub struct Metrics {
     pub notifications_total: Family<NotifyLabels, Counter>,
     /// Wall clock − the daemon's projected (monotonic) time, see [`crate::clock`].
     pub clock_skew_seconds: FloatGauge,
+    /// 1 when the last applied configuration changes a section only a restart applies.
+    pub config_restart_pending: Gauge,
     gauges: HashMap<GaugeName, Family<Vec<(String, String)>, FloatGauge>>,
+    /// The label sets to remove when a reload removes their probe or rule.
+    series: series::SharedIndex,
 }
 
 impl Metrics {
@@ -348,6 +356,12 @@ impl Metrics {
             "System (wall) clock minus the daemon's monotonic time since start: non-zero after the system time jumped",
             clock_skew_seconds.clone(),
         );
+        let config_restart_pending = Gauge::default();
+        ours.register(
+            "config_restart_pending",
+            "Whether the last applied configuration changes [server], [journal], [kubernetes] or [[notify]], which only a restart applies (1) or not (0)",
+            config_restart_pending.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -379,7 +393,9 @@ impl Metrics {
             probe_tasks,
             notifications_total,
             clock_skew_seconds,
+            config_restart_pending,
             gauges,
+            series: series::SharedIndex::default(),
         }
     }
 
@@ -402,29 +418,38 @@ impl Metrics {
             .inc();
         for m in &obs.measurements {
             if let Some(family) = self.gauges.get(&m.gauge) {
+                if family.get(&m.labels).is_none() {
+                    self.series.gauge(&obs.probe, m.gauge, &m.labels);
+                }
                 family.get_or_create(&m.labels).set(m.value);
             }
         }
     }
 
     pub fn decision(&self, rule: &str, decision: &'static str, reason: &str) {
+        let labels = DecisionLabels {
+            rule: rule.to_owned(),
+            decision,
+            reason: reason.to_owned(),
+        };
+        if self.remediation_decisions_total.get(&labels).is_none() {
+            self.series.decision(&labels);
+        }
         self.remediation_decisions_total
-            .get_or_create(&DecisionLabels {
-                rule: rule.to_owned(),
-                decision,
-                reason: reason.to_owned(),
-            })
+            .get_or_create(&labels)
             .inc();
     }
 
     pub fn action(&self, rule: &str, action: &str, result: &'static str) {
-        self.remediation_actions_total
-            .get_or_create(&ActionLabels {
-                rule: rule.to_owned(),
-                action: action.to_owned(),
-                result,
-            })
-            .inc();
+        let labels = ActionLabels {
+            rule: rule.to_owned(),
+            action: action.to_owned(),
+            result,
+        };
+        if self.remediation_actions_total.get(&labels).is_none() {
+            self.series.action(&labels);
+        }
+        self.remediation_actions_total.get_or_create(&labels).inc();
     }
 
     pub fn budget_remaining(&self, rule: &str, remaining: u32) {
