@@ -47,7 +47,9 @@ pub use decode::{
     ClusterDoc, ClusterMember, DecodeError, Lag, MAX_BODY_BYTES, MemberStatus, ReplicationRow,
     ScheduledSwitchover, Tags, decode_cluster, decode_status,
 };
-pub use view::{Dcs, Failure, MemberInput, MemberView, PatroniView, Role};
+pub use view::{
+    BODY_CUT_SHORT, BODY_STALLED, Dcs, Failure, MemberInput, MemberView, PatroniView, Role,
+};
 
 /// What a member's URL was found to be in an earlier `/cluster` (its name and postgres
 /// address), so that labels stay put and a silent member's postgres can still be asked.
@@ -133,6 +135,11 @@ impl Clients {
     }
 
     /// GET `base` + `path`, within the deadline, with the body capped.
+    ///
+    /// Two silences are told apart: nothing before the deadline, not even the status line
+    /// (refused, or accepted by the kernel of a stopped Patroni), is a member down
+    /// ([`transport`]); headers and then a body that stalls or is cut off is an answer that
+    /// began and cannot be read ([`incomplete_body`]): the member is alive, its state unknown.
     async fn get(
         &self,
         base: &str,
@@ -148,17 +155,25 @@ impl Clients {
             .await
             .map_err(|e| transport(path, &e))?;
         let status = response.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport(path, &e))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(Failure::new(
-                    "body_too_large",
-                    format!("GET {path}: answer larger than {MAX_BODY_BYTES} bytes"),
-                ));
+        let read = async {
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| e.is_timeout())? {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Ok(Err(Failure::new(
+                        "body_too_large",
+                        format!("GET {path}: answer larger than {MAX_BODY_BYTES} bytes"),
+                    )));
+                }
+                body.extend_from_slice(&chunk);
             }
-            body.extend_from_slice(&chunk);
+            Ok(Ok(body))
+        };
+        // The request's own timeout covers the body too; this bound does not depend on it.
+        match tokio::time::timeout_at(deadline.into(), read).await {
+            Ok(Ok(body)) => Ok((status, body?)),
+            Ok(Err(timed_out)) => Err(incomplete_body(path, status, timed_out)),
+            Err(_) => Err(incomplete_body(path, status, true)),
         }
-        Ok((status, body))
     }
 
     /// Each member's name and postgres address: configured, else told by the member or by
@@ -300,6 +315,23 @@ fn transport(path: &str, e: &reqwest::Error) -> Failure {
         }
     };
     Failure::new(reason, format!("GET {path}: {what}"))
+}
+
+/// A body that began (status line and headers came) but did not end: it stalled until the
+/// deadline, or the connection closed before `Content-Length` bytes. Unreadable, like
+/// garbage ([`Failure::is_unreadable`]), not a member down.
+fn incomplete_body(path: &str, status: u16, timed_out: bool) -> Failure {
+    if timed_out {
+        Failure::new(
+            BODY_STALLED,
+            format!("GET {path}: HTTP {status}, then the body stalled after the headers"),
+        )
+    } else {
+        Failure::new(
+            BODY_CUT_SHORT,
+            format!("GET {path}: HTTP {status}, then the body was cut short (connection closed)"),
+        )
+    }
 }
 
 /// Patroni closes `/cluster` without a word when its DCS does not answer (hyper says
