@@ -1,5 +1,7 @@
 //! The `patroni` probe's IO against stand-in members that answer with captured Patroni 3.0.2
-//! payloads, then misbehave: HTML, a huge body, malformed JSON, a dropped `/cluster`, a hang.
+//! payloads, then misbehave: HTML, a huge body, malformed JSON, a dropped `/cluster`, silence
+//! before the headers (a member down) against a body that stalls or is cut off after them (an
+//! answer that cannot be read).
 //! The real-cluster behaviour is in `tests/patroni.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,8 +9,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use astreinte::config::load_dir;
+use astreinte::actuators::patroni::gate;
+use astreinte::config::{Config, ProbeSpec, load_dir};
 use astreinte::metrics::GaugeName;
+use astreinte::probes::patroni::PatroniView;
 use astreinte::probes::{Observation, Outcome, Prober};
 use support::fake_patroni::{FakePatroni, Reply};
 
@@ -45,7 +49,7 @@ async fn healthy_members() -> Vec<FakePatroni> {
     members
 }
 
-async fn observe(prober: &Prober, members: &[FakePatroni], timeout: &str) -> Observation {
+fn config(members: &[FakePatroni], timeout: &str) -> (tempfile::TempDir, Config) {
     let urls: Vec<String> = members.iter().map(|m| format!("\"{}\"", m.url())).collect();
     let dir = tempfile::tempdir().unwrap();
     let toml = format!(
@@ -55,7 +59,41 @@ async fn observe(prober: &Prober, members: &[FakePatroni], timeout: &str) -> Obs
     std::fs::write(dir.path().join("probes.toml"), toml).unwrap();
     std::fs::write(dir.path().join("remediations.toml"), "").unwrap();
     let config = load_dir(dir.path()).unwrap();
+    (dir, config)
+}
+
+async fn observe(prober: &Prober, members: &[FakePatroni], timeout: &str) -> Observation {
+    let (_dir, config) = config(members, timeout);
     prober.observe(&config, &config.probes[0]).await
+}
+
+/// The view the Patroni actions read, and the code each action holds on (`None`: it may go).
+async fn action_holds(
+    prober: &Prober,
+    members: &[FakePatroni],
+) -> (PatroniView, Option<String>, Option<String>) {
+    let (_dir, config) = config(members, "2s");
+    let ProbeSpec::Patroni(spec) = &config.probes[0].spec else {
+        panic!("not a patroni probe");
+    };
+    let view = prober
+        .patroni_view("lab", spec, Duration::from_secs(2))
+        .await;
+    // Long enough without a leader: only the view's own preconditions can hold.
+    let failover = gate::failover_allowed(&view, Some(Duration::from_secs(3600)), Duration::ZERO)
+        .err()
+        .map(|h| h.code().to_owned());
+    let reinitialize = gate::reinitialize_target(&view)
+        .err()
+        .map(|h| h.code().to_owned());
+    (view, failover, reinitialize)
+}
+
+fn member_up(o: &Observation, member: &str) -> Option<f64> {
+    o.measurements
+        .iter()
+        .find(|m| m.gauge == GaugeName::PatroniMemberUp && m.labels[1].1 == member)
+        .map(|m| m.value)
 }
 
 fn prober() -> Prober {
@@ -131,8 +169,9 @@ async fn html_huge_and_malformed_answers_are_unknown_and_named() {
         o.detail
     );
     assert!(
-        o.detail
-            .contains("pg3 down (GET /patroni: answer is not JSON (it looks like an HTML page))"),
+        o.detail.contains(
+            "pg3 unreadable (GET /patroni: answer is not JSON (it looks like an HTML page))"
+        ),
         "{}",
         o.detail
     );
@@ -147,7 +186,7 @@ async fn html_huge_and_malformed_answers_are_unknown_and_named() {
     );
     assert!(
         o.detail
-            .contains("pg2 down (GET /patroni: answer larger than 1048576 bytes)"),
+            .contains("pg2 unreadable (GET /patroni: answer larger than 1048576 bytes)"),
         "{}",
         o.detail
     );
@@ -164,7 +203,8 @@ async fn html_huge_and_malformed_answers_are_unknown_and_named() {
         o.detail
     );
     assert!(
-        o.detail.contains("pg1 down (GET /patroni: malformed JSON"),
+        o.detail
+            .contains("pg1 unreadable (GET /patroni: malformed JSON"),
         "{}",
         o.detail
     );
@@ -177,7 +217,7 @@ async fn html_huge_and_malformed_answers_are_unknown_and_named() {
     assert_eq!(o.outcome, Outcome::unknown("unreadable_answer"));
     assert!(
         o.detail
-            .contains("pg1 down (GET /patroni: unexpected JSON: role: invalid type"),
+            .contains("pg1 unreadable (GET /patroni: unexpected JSON: role: invalid type"),
         "{}",
         o.detail
     );
@@ -237,12 +277,14 @@ async fn dropped_cluster_answers_are_the_dcs_not_the_leader() {
     );
 }
 
+/// Silence before the status line (accepted, nothing sent: a SIGSTOPped Patroni) is a member
+/// down, unlike a body that stalls after the headers (below).
 #[tokio::test]
 async fn hung_members_are_down_within_the_timeout() {
     let members = healthy_members().await;
     for m in &members {
-        m.set("/patroni", Reply::Hang);
-        m.set("/cluster", Reply::Hang);
+        m.set("/patroni", Reply::HangBeforeHeaders);
+        m.set("/cluster", Reply::HangBeforeHeaders);
     }
     let started = Instant::now();
     let o = observe(&prober(), &members, "1s").await;
@@ -284,6 +326,164 @@ async fn nobody_listening_is_all_members_down() {
             "127.0.0.1:{} down (GET /patroni: connection refused)",
             ports[0]
         )),
+        "{}",
+        o.detail
+    );
+}
+
+/// Every member sends its status line and headers, then stalls the body: every member is
+/// alive and unreadable, so `Unknown`, not `all_members_down`, and within the timeout.
+#[tokio::test]
+async fn members_hung_after_the_headers_are_unknown_within_the_timeout() {
+    let members = healthy_members().await;
+    let prober = prober();
+    observe(&prober, &members, "2s").await; // learn the names
+    let cluster = fixture("healthy.leader.GET_cluster.200.json").into_bytes();
+    for m in &members {
+        m.set(
+            "/patroni",
+            Reply::HangAfterHeaders(fixture("healthy.replica.GET_patroni.200.json").into_bytes()),
+        );
+        m.set("/cluster", Reply::HangAfterHeaders(cluster.clone()));
+    }
+    let started = Instant::now();
+    let o = observe(&prober, &members, "1s").await;
+    let took = started.elapsed();
+    assert_eq!(
+        o.outcome,
+        Outcome::unknown("unreadable_answer"),
+        "{}",
+        o.detail
+    );
+    assert!(
+        o.detail.contains(
+            "pg1 unreadable (GET /patroni: HTTP 200, then the body stalled after the headers)"
+        ),
+        "{}",
+        o.detail
+    );
+    assert!(!o.detail.contains(" down ("), "{}", o.detail);
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert_eq!(member_up(&o, "pg1"), None);
+}
+
+/// The leader stalls mid-body while both replicas answer well: the leader may be fine, so the
+/// probe is `Unknown` (not `no_leader`, which a failover rule acts on) and both actions hold.
+#[tokio::test]
+async fn a_leader_hung_after_the_headers_is_unknown_and_holds_failover() {
+    let members = healthy_members().await;
+    let prober = prober();
+    observe(&prober, &members, "2s").await; // learn the names
+    members[0].set(
+        "/patroni",
+        Reply::HangAfterHeaders(fixture("healthy.leader.GET_patroni.200.json").into_bytes()),
+    );
+    let started = Instant::now();
+    let o = observe(&prober, &members, "1s").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        o.outcome,
+        Outcome::unknown("unreadable_answer"),
+        "{}",
+        o.detail
+    );
+    assert!(
+        o.detail
+            .contains("pg1 unreadable (GET /patroni: HTTP 200, then the body stalled"),
+        "{}",
+        o.detail
+    );
+    assert_eq!(member_up(&o, "pg1"), None);
+    assert_eq!(member_up(&o, "pg2"), Some(1.0));
+
+    let (view, failover, reinitialize) = action_holds(&prober, &members).await;
+    assert!(view.leader().is_none(), "{}", view.summary());
+    assert_eq!(failover.as_deref(), Some("unreadable_answer"));
+    assert_eq!(reinitialize.as_deref(), Some("unreadable_answer"));
+
+    // Whole answers again: judged normally, and the actions' own gates speak.
+    members[0].set(
+        "/patroni",
+        Reply::json(fixture("healthy.leader.GET_patroni.200.json")),
+    );
+    let o = observe(&prober, &members, "1s").await;
+    assert_eq!(o.outcome, Outcome::Healthy, "{}", o.detail);
+    let (_, failover, _) = action_holds(&prober, &members).await;
+    assert_eq!(failover.as_deref(), Some("patroni_handling_it"));
+}
+
+/// One replica's answer is cut mid-body (connection closed before `Content-Length` bytes)
+/// while the leader answers well. The choice (see `assess`): the whole probe is `Unknown`,
+/// because that replica's role is unknown (it could be a second primary) and it may be the
+/// only failover candidate; but it is not called down (no `member_down`, no `member_up` 0)
+/// nor lagging, and the rest of the cluster is still shown. Actions hold.
+#[tokio::test]
+async fn a_replica_cut_mid_body_is_unreadable_not_down() {
+    let members = healthy_members().await;
+    let prober = prober();
+    observe(&prober, &members, "2s").await; // learn the names
+    members[2].set(
+        "/patroni",
+        Reply::CutMidBody(fixture("healthy.replica.GET_patroni.200.json").into_bytes()),
+    );
+    let o = observe(&prober, &members, "2s").await;
+    assert_eq!(
+        o.outcome,
+        Outcome::unknown("unreadable_answer"),
+        "{}",
+        o.detail
+    );
+    assert!(
+        o.detail.contains(
+            "pg3 unreadable (GET /patroni: HTTP 200, then the body was cut short (connection closed))"
+        ),
+        "{}",
+        o.detail
+    );
+    assert!(
+        o.detail.contains("pg1 leader running, timeline 1"),
+        "{}",
+        o.detail
+    );
+    assert!(
+        !o.detail.contains("pg3 down") && !o.detail.contains("behind by"),
+        "{}",
+        o.detail
+    );
+    assert_eq!(member_up(&o, "pg3"), None);
+    assert_eq!(member_up(&o, "pg1"), Some(1.0));
+    assert_eq!(member_up(&o, "pg2"), Some(1.0));
+
+    let (view, failover, reinitialize) = action_holds(&prober, &members).await;
+    assert!(view.members[2].is_unreadable(), "{}", view.summary());
+    assert!(view.members_down().is_empty(), "{}", view.summary());
+    assert!(view.lagging().is_empty(), "{}", view.summary());
+    assert_eq!(failover.as_deref(), Some("unreadable_answer"));
+    assert_eq!(reinitialize.as_deref(), Some("unreadable_answer"));
+
+    // A `/cluster` cut short is unreadable too (not the DCS lost).
+    members[2].set(
+        "/patroni",
+        Reply::json(fixture("healthy.replica.GET_patroni.200.json")),
+    );
+    members[2].set(
+        "/cluster",
+        Reply::CutMidBody(fixture("healthy.leader.GET_cluster.200.json").into_bytes()),
+    );
+    let o = observe(&prober, &members, "2s").await;
+    assert_eq!(
+        o.outcome,
+        Outcome::unknown("unreadable_answer"),
+        "{}",
+        o.detail
+    );
+    assert!(
+        o.detail
+            .contains("pg3 (GET /cluster: HTTP 200, then the body was cut short"),
         "{}",
         o.detail
     );

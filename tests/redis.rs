@@ -1,6 +1,6 @@
 //! The redis probe against real redis-server 7 instances (a master and a replica started by
 //! the testbed), with faults injected: a replica pointed at a dead port, a killed replica, a
-//! killed master, cache misses, AUTH, and a server that does not speak RESP.
+//! killed master, cache misses, AUTH, a server that does not speak RESP or closes mid-reply.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -366,6 +366,61 @@ async fn garbage_and_truncated_replies_are_protocol_errors() {
         );
         server.abort();
     }
+}
+
+/// A master whose first connection closes mid-reply (behind a proxy that cuts it, then passes
+/// every later connection through): `Unknown protocol_error` on that run, and the next run
+/// connects afresh (no pooled connection to stay broken) and judges the master as usual.
+#[tokio::test]
+async fn a_reply_cut_mid_way_is_unknown_then_the_next_run_reconnects() {
+    support::require("/usr/bin/redis-server", "redis-server");
+    let dir = tempfile::tempdir().unwrap();
+    let pair = RedisPair::start(dir.path(), None).await.unwrap();
+    let master = pair.master_addr();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap().to_string();
+    let upstream = master.clone();
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(b"$500\r\n# Replication\r\nrole:mas").await;
+                continue; // dropped: closed mid-reply
+            }
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let mut real = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut socket, &mut real).await;
+            });
+        }
+    });
+    let prober = prober();
+    let cut = observe(
+        &prober,
+        &redis_probe("cut", std::slice::from_ref(&proxy), ""),
+    )
+    .await;
+    assert_eq!(
+        cut.outcome,
+        Outcome::unknown("protocol_error"),
+        "{}",
+        cut.detail
+    );
+    assert!(
+        cut.detail
+            .contains("the connection closed before the reply was complete"),
+        "{}",
+        cut.detail
+    );
+    let direct = observe(&prober, &redis_probe("direct", &[master], "")).await;
+    let next = observe(&prober, &redis_probe("cut", &[proxy], "")).await;
+    assert_eq!(next.outcome, direct.outcome, "{}", next.detail);
+    assert_ne!(next.outcome.reason(), "protocol_error", "{}", next.detail);
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    server.abort();
 }
 
 /// An instance that accepts and never answers is down (`timeout`) before the probe's own

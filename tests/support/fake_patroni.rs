@@ -1,7 +1,8 @@
 //! A stand-in Patroni REST API on 127.0.0.1 that answers like Patroni 3.0.2 (HTTP/1.0, one
 //! request per connection) with whatever a test sets per path, including the misbehaviours a
-//! real Patroni cannot be made to show on demand: HTML, a huge body, a hang, a closed
-//! connection without an answer.
+//! real Patroni cannot be made to show on demand: HTML, a huge body, a closed connection
+//! without an answer, silence before the headers (a SIGSTOPped Patroni: the kernel still
+//! accepts), and a body that stalls or is cut off after the headers.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,8 +18,14 @@ pub enum Reply {
     Body(u16, &'static str, Vec<u8>),
     /// Closes the connection without a word (Patroni's `/cluster` when its DCS is gone).
     Close,
-    /// Reads the request and never answers.
-    Hang,
+    /// Reads the request and never sends a byte (not even the status line): a stopped
+    /// Patroni whose socket the kernel still accepts.
+    HangBeforeHeaders,
+    /// Sends the status line, the headers (announcing a body of `Content-Length` bytes) and
+    /// the first half of the body, then stalls with the connection open.
+    HangAfterHeaders(Vec<u8>),
+    /// Like [`Reply::HangAfterHeaders`], but closes the connection after half the body.
+    CutMidBody(Vec<u8>),
     /// A 200 JSON answer of `n` bytes, streamed.
     Huge(usize),
 }
@@ -94,8 +101,16 @@ async fn serve(mut stream: TcpStream, routes: Arc<Mutex<HashMap<String, Reply>>>
                 .await;
         }
         Some(Reply::Close) => {}
-        Some(Reply::Hang) => {
+        Some(Reply::HangBeforeHeaders) => {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+        Some(Reply::HangAfterHeaders(body)) => {
+            if send_half(&mut stream, &body).await {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            }
+        }
+        Some(Reply::CutMidBody(body)) => {
+            send_half(&mut stream, &body).await;
         }
         Some(Reply::Body(status, content_type, body)) => {
             let head = format!(
@@ -124,4 +139,16 @@ async fn serve(mut stream: TcpStream, routes: Arc<Mutex<HashMap<String, Reply>>>
         }
     }
     let _ = stream.shutdown().await;
+}
+
+/// Writes a 200 JSON head announcing all of `body`, then its first half; `false` when the
+/// client is gone.
+async fn send_half(stream: &mut TcpStream, body: &[u8]) -> bool {
+    let head = format!(
+        "HTTP/1.0 200 OK\r\nServer: BaseHTTP/0.6 Python/3.11.2\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.is_ok()
+        && stream.write_all(&body[..body.len() / 2]).await.is_ok()
+        && stream.flush().await.is_ok()
 }

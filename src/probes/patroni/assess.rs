@@ -6,7 +6,7 @@
 //! | order | reason | outcome | when |
 //! |---|---|---|---|
 //! | 1 | `split_brain` | Failed | two or more members run as primary |
-//! | 2 | `unreadable_answer` | Unknown | a member answered `/patroni` or `/cluster` with something that cannot be decoded (not JSON, wrong types, too large, empty) |
+//! | 2 | `unreadable_answer` | Unknown | a member answered `/patroni` or `/cluster` with something that cannot be decoded (not JSON, wrong types, too large, empty) or a body that stalled or was cut off after the headers |
 //! | 3 | `all_members_down` | Failed | no member's Patroni answers |
 //! | 4 | `dcs_unreachable` | Failed | members answer, but no `/cluster` does; or some `/cluster` fails and no member leads |
 //! | 5 | `no_leader` | Failed | no member runs as primary, and the DCS answers |
@@ -28,6 +28,19 @@
 //!   down, and a leader whose answer cannot be read must not look like "no leader" (which a
 //!   failover rule acts on). The fault matrix: garbage JSON, wrong types, a huge body
 //!   → `Unknown`, no action.
+//! - "Answered but unreadable" includes an answer whose status line and headers came and whose
+//!   body then stalled until the deadline (`body_stalled`) or was cut off by a closed
+//!   connection (`body_cut_short`): such a member is alive, so it is not down (that is kept
+//!   for a member that sends nothing at all before the deadline, e.g. a SIGSTOPped Patroni
+//!   whose kernel still accepts). A leader stalled mid-body is therefore `Unknown`, never
+//!   `no_leader`: it may well be fine, and `no_leader` is what a failover rule acts on.
+//! - One unreadable *replica* also makes the whole probe `Unknown`, even when the leader
+//!   answers well and could be judged. That member's role is unknown (it could be a second
+//!   primary: a split brain is exactly when it and the DCS disagree), it may be the only
+//!   failover candidate (so readiness is unknown), and calling it down or lagging would be
+//!   false. The detail still shows everything else (`pgN unreadable (…)`, the leader, lag
+//!   from `/cluster`), its `member_up` gauge is left out rather than 0, and every Patroni
+//!   action holds. The next run, with a whole answer, judges normally.
 //! - `all_members_down` is Failed, not Unknown: the probe reached the network and every
 //!   member refused or stayed silent. Unknown would hide a whole-cluster outage; the policy's
 //!   partition guard is what protects against astreinte itself being cut off.
@@ -168,11 +181,14 @@ fn gauges(view: &PatroniView) -> Vec<Measurement> {
     ];
     for m in &view.members {
         let labels = [("cluster", cluster), ("member", m.name.as_str())];
-        out.push(Measurement::new(
-            GaugeName::PatroniMemberUp,
-            &labels,
-            f64::from(u8::from(m.is_up())),
-        ));
+        // A member whose answer began but cannot be read is neither up nor down: no sample.
+        if !m.is_unreadable() {
+            out.push(Measurement::new(
+                GaugeName::PatroniMemberUp,
+                &labels,
+                f64::from(u8::from(m.is_up())),
+            ));
+        }
         if let Some(t) = m.timeline {
             out.push(Measurement::new(
                 GaugeName::PatroniTimeline,

@@ -444,3 +444,6 @@ fn detail_names_the_members_and_the_switchover() {
 
 #[path = "assess_captured_tests.rs"]
 mod captured;
+
+#[path = "assess_incomplete_tests.rs"]
+mod incomplete;

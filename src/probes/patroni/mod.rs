@@ -29,6 +29,7 @@
 
 mod assess;
 mod decode;
+mod failures;
 mod view;
 
 use std::collections::HashMap;
@@ -37,17 +38,19 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 
-use super::classify::classify_chain;
 use super::postgres::{self, Login};
 use super::{Finding, Prober};
 use crate::config::{PatroniMember, PatroniSpec};
+use failures::{incomplete_body, transport};
 
 pub use assess::assess;
 pub use decode::{
     ClusterDoc, ClusterMember, DecodeError, Lag, MAX_BODY_BYTES, MemberStatus, ReplicationRow,
     ScheduledSwitchover, Tags, decode_cluster, decode_status,
 };
-pub use view::{Dcs, Failure, MemberInput, MemberView, PatroniView, Role};
+pub use view::{
+    BODY_CUT_SHORT, BODY_STALLED, Dcs, Failure, MemberInput, MemberView, PatroniView, Role,
+};
 
 /// What a member's URL was found to be in an earlier `/cluster` (its name and postgres
 /// address), so that labels stay put and a silent member's postgres can still be asked.
@@ -133,6 +136,11 @@ impl Clients {
     }
 
     /// GET `base` + `path`, within the deadline, with the body capped.
+    ///
+    /// Two silences are told apart: nothing before the deadline, not even the status line
+    /// (refused, or accepted by the kernel of a stopped Patroni), is a member down
+    /// ([`transport`]); headers and then a body that stalls or is cut off is an answer that
+    /// began and cannot be read ([`incomplete_body`]): the member is alive, its state unknown.
     async fn get(
         &self,
         base: &str,
@@ -148,17 +156,25 @@ impl Clients {
             .await
             .map_err(|e| transport(path, &e))?;
         let status = response.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport(path, &e))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(Failure::new(
-                    "body_too_large",
-                    format!("GET {path}: answer larger than {MAX_BODY_BYTES} bytes"),
-                ));
+        let read = async {
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| e.is_timeout())? {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Ok(Err(Failure::new(
+                        "body_too_large",
+                        format!("GET {path}: answer larger than {MAX_BODY_BYTES} bytes"),
+                    )));
+                }
+                body.extend_from_slice(&chunk);
             }
-            body.extend_from_slice(&chunk);
+            Ok(Ok(body))
+        };
+        // The request's own timeout covers the body too; this bound does not depend on it.
+        match tokio::time::timeout_at(deadline.into(), read).await {
+            Ok(Ok(body)) => Ok((status, body?)),
+            Ok(Err(timed_out)) => Err(incomplete_body(path, status, timed_out)),
+            Err(_) => Err(incomplete_body(path, status, true)),
         }
-        Ok((status, body))
     }
 
     /// Each member's name and postgres address: configured, else told by the member or by
@@ -281,39 +297,6 @@ fn cluster_answer(status: u16, body: &[u8]) -> Result<ClusterDoc, Failure> {
         ));
     }
     decode_cluster(body).map_err(|e| Failure::new(e.kind(), format!("GET /cluster: {e}")))
-}
-
-fn transport(path: &str, e: &reqwest::Error) -> Failure {
-    let (reason, what) = if e.is_timeout() {
-        ("timeout", "no answer before the timeout".to_owned())
-    } else {
-        match classify_chain(e) {
-            "connection_refused" => ("connection_refused", "connection refused".to_owned()),
-            "dns_error" => ("dns_error", "host name does not resolve".to_owned()),
-            "tls_error" => ("tls_error", "TLS handshake failed".to_owned()),
-            "timeout" => ("timeout", "no answer before the timeout".to_owned()),
-            other if closed_without_answer(e) || other == "connection_closed" => (
-                "connection_closed",
-                "connection closed without an answer".to_owned(),
-            ),
-            other => (other, format!("request failed ({other})")),
-        }
-    };
-    Failure::new(reason, format!("GET {path}: {what}"))
-}
-
-/// Patroni closes `/cluster` without a word when its DCS does not answer (hyper says
-/// "connection closed before message completed").
-fn closed_without_answer(e: &reqwest::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        if text.contains("connection closed") || text.contains("IncompleteMessage") {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
 }
 
 /// `host:port` of a URL (the label of a member whose name is unknown).

@@ -7,6 +7,11 @@ use serde::Serialize;
 
 use super::decode::{ClusterDoc, Lag, MemberStatus, ScheduledSwitchover, UNREADABLE};
 
+/// The answer's status line and headers came, then its body stalled until the deadline.
+pub const BODY_STALLED: &str = "body_stalled";
+/// The answer's status line and headers came, then the connection closed mid-body.
+pub const BODY_CUT_SHORT: &str = "body_cut_short";
+
 /// Why a request failed: a bounded code and a human sentence (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
@@ -23,9 +28,10 @@ impl Failure {
     }
 
     /// The member answered, but with something that could not be decoded (not JSON, wrong
-    /// types, too large, empty): its state is unknown, not down.
+    /// types, too large, empty) or with a body that never came whole (stalled or cut after
+    /// the headers): its state is unknown, not down.
     pub fn is_unreadable(&self) -> bool {
-        UNREADABLE.contains(&self.reason)
+        UNREADABLE.contains(&self.reason) || [BODY_STALLED, BODY_CUT_SHORT].contains(&self.reason)
     }
 }
 
@@ -89,6 +95,12 @@ pub struct MemberView {
 impl MemberView {
     pub fn is_up(&self) -> bool {
         self.down.is_none()
+    }
+
+    /// Its `/patroni` answer came but could not be read (undecodable, or a body that stalled
+    /// or was cut after the headers): alive, state unknown; neither up nor down.
+    pub fn is_unreadable(&self) -> bool {
+        self.down.as_ref().is_some_and(Failure::is_unreadable)
     }
 
     /// Runs as a writable primary: says so itself, or (Patroni silent) its postgres does.
@@ -191,8 +203,13 @@ impl PatroniView {
         }
     }
 
+    /// Members whose Patroni does not answer (an unreadable answer is not "down": see
+    /// [`MemberView::is_unreadable`]).
     pub fn members_down(&self) -> Vec<&MemberView> {
-        self.members.iter().filter(|m| !m.is_up()).collect()
+        self.members
+            .iter()
+            .filter(|m| !m.is_up() && !m.is_unreadable())
+            .collect()
     }
 
     /// Replicas that do not replicate from the leader: postgres not running, missing from
@@ -374,7 +391,13 @@ fn describe_member(m: &MemberView) -> String {
             Some(false) => ", its postgres runs as a replica",
             None => "",
         };
-        return format!("{} down ({}){sql}", m.name, f.detail);
+        // An unreadable member answered something: it is not called down.
+        let how = if m.is_unreadable() {
+            "unreadable"
+        } else {
+            "down"
+        };
+        return format!("{} {how} ({}){sql}", m.name, f.detail);
     }
     let role = match &m.role {
         Role::Leader => "leader",
