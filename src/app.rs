@@ -159,6 +159,8 @@ fn spawn_reloader(
                 "configuration applied"
             );
             state.config.store(new.clone());
+            // The engine first, so the new probes' first results are not dropped as unknown.
+            let _ = to_engine.send(new.clone());
             probes_cancel.cancel();
             probes_cancel = cancel.child_token();
             scheduler::spawn_all(
@@ -169,7 +171,6 @@ fn spawn_reloader(
                 sink.clone(),
                 metrics.clone(),
             );
-            let _ = to_engine.send(new);
         }
     });
 }

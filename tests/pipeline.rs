@@ -292,3 +292,45 @@ async fn an_incident_whose_target_left_the_configuration_resolves_and_says_why()
     assert!(matches!(&drain(&mut rx)[..], [Event::Resolved(i)] if i.removed_from_config()));
     assert!(e.journal.doc.incidents.open.is_empty());
 }
+
+/// The reloader publishes a configuration before it starts the new probe tasks; the engine
+/// must apply it before their first results, whatever order `select!` polls its branches in.
+/// Repeated because a missing catch-up only loses the race about half of the time.
+#[tokio::test]
+async fn a_new_probes_first_result_after_a_reload_is_not_dropped() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _events) = engine(dir.path()).await;
+        let status = e.status.clone();
+        std::fs::write(
+            dir.path().join("probes.toml"),
+            "[[probe]]\nid = \"other\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let other = Arc::new(load_dir(dir.path()).unwrap());
+        let (publish, updates) = tokio::sync::watch::channel(e.config.clone());
+        let e = e.with_config_updates(updates);
+        let (tx, rx) = mpsc::channel(10);
+        publish.send(other).unwrap();
+        let mut first = obs("other", Outcome::failed("refused"), 0);
+        first.kind = ProbeKind::Tcp;
+        tx.send(first).await.unwrap();
+        drop(tx);
+        e.run(
+            rx,
+            tokio_util::sync::CancellationToken::new(),
+            Duration::from_secs(1),
+        )
+        .await;
+        let seen: Vec<String> = status
+            .snapshot()
+            .iter()
+            .map(|s| s.probe.to_string())
+            .collect();
+        assert_eq!(
+            seen,
+            ["other"],
+            "round {round}: the first result was dropped"
+        );
+    }
+}

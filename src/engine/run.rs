@@ -33,9 +33,12 @@ impl<S: Store> Engine<S> {
                 obs = rx.recv() => match obs {
                     // A level change is put through the rules at once, not at the next tick
                     // (which cost up to 1 s on the decision path, docs/BENCHMARKS.md).
-                    Some(o) => if self.handle(&o) {
-                        self.remediate(self.clock.read()).await;
-                    },
+                    Some(o) => {
+                        self.catch_up_config();
+                        if self.handle(&o) {
+                            self.remediate(self.clock.read()).await;
+                        }
+                    }
                     None => break,
                 },
                 Some(result) = next_result(&mut self.remediation) => {
@@ -60,6 +63,21 @@ impl<S: Store> Engine<S> {
         }
         self.finish_in_flight(action_deadline).await;
         self.persist().await;
+    }
+}
+
+impl<S: Store> Engine<S> {
+    /// Applies a configuration published before this observation was sent: the reloader
+    /// publishes before it starts the new probe tasks, so a new probe's first result is
+    /// never dropped as unknown because `select!` happened to poll the observation first.
+    fn catch_up_config(&mut self) {
+        let pending = match &mut self.config_updates {
+            Some(rx) if rx.has_changed().unwrap_or(false) => Some(rx.borrow_and_update().clone()),
+            _ => None,
+        };
+        if let Some(new) = pending {
+            self.set_config(new);
+        }
     }
 }
 
