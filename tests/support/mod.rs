@@ -11,6 +11,7 @@ pub mod http_target;
 pub mod kube_api;
 pub mod notify_harness;
 pub mod scenario;
+pub mod tcp_proxy;
 pub mod webhook_sink;
 
 use std::future::Future;

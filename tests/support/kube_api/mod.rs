@@ -41,6 +41,16 @@ pub struct Request {
     pub body: Value,
 }
 
+/// One write the server applied: when (its clock), what, and the object as stored.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub at: jiff::Timestamp,
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    pub object: Value,
+}
+
 pub struct Shared {
     pub store: Mutex<Store>,
     pub rbac: Mutex<Rbac>,
@@ -48,6 +58,8 @@ pub struct Shared {
     pub used: Mutex<BTreeSet<Permission>>,
     pub denied: Mutex<BTreeSet<Permission>>,
     pub requests: Mutex<Vec<Request>>,
+    /// Every successful write (create, update, patch), in order, with the server's time.
+    pub writes: Mutex<Vec<Written>>,
     pub faults: Mutex<Vec<Fault>>,
     pub rollout: Mutex<Rollout>,
     pub bookmark_every: Mutex<Duration>,
@@ -88,6 +100,7 @@ impl KubeApi {
             used: Mutex::default(),
             denied: Mutex::default(),
             requests: Mutex::default(),
+            writes: Mutex::default(),
             faults: Mutex::default(),
             rollout: Mutex::new(Rollout::Completes(Duration::from_millis(200))),
             bookmark_every: Mutex::new(Duration::from_secs(1)),
@@ -234,6 +247,26 @@ impl KubeApi {
         self.requests()
             .into_iter()
             .filter(|r| r.verb == verb && r.path.ends_with(suffix))
+            .collect()
+    }
+
+    /// Every write the server applied, in order.
+    pub fn writes(&self) -> Vec<Written> {
+        self.shared.writes.lock().unwrap().clone()
+    }
+
+    /// Who held the Lease `namespace/name` after each write to it: (when, holderIdentity).
+    pub fn lease_history(&self, namespace: &str, name: &str) -> Vec<(jiff::Timestamp, Option<String>)> {
+        self.writes()
+            .into_iter()
+            .filter(|w| w.resource == "leases" && w.namespace == namespace && w.name == name)
+            .map(|w| {
+                let holder = w.object["spec"]["holderIdentity"]
+                    .as_str()
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned);
+                (w.at, holder)
+            })
             .collect()
     }
 
