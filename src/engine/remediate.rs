@@ -59,13 +59,23 @@ impl<S: Store> Engine<S> {
     /// duration before another replica may take the Lease (`leader`), so an action never
     /// starts under a replica the Lease has moved away from, however long the write took.
     pub async fn remediate(&mut self, now: jiff::Timestamp) {
+        if self
+            .remediation
+            .as_ref()
+            .is_some_and(|(r, _)| r.is_leader())
+        {
+            self.journal.follow_others().await;
+        }
         let Some((records, mut events)) = self.with_context(now, |r, cx| r.evaluate(cx)) else {
             return;
         };
         if !records.is_empty() {
             let saved = self.journal.save_fenced().await;
             self.count_write(if saved.is_ok() { "ok" } else { "error" });
-            let leading = self.remediation.as_ref().is_some_and(|(r, _)| r.is_leader());
+            let leading = self
+                .remediation
+                .as_ref()
+                .is_some_and(|(r, _)| r.is_leader());
             let hold = match &saved {
                 Ok(()) if leading => None,
                 Ok(()) => Some(Hold::NotLeader),

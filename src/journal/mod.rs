@@ -26,6 +26,8 @@ pub use store::{Snapshot, Store, StoreError};
 /// The first pause after the store did not answer; it doubles up to [`MAX_PAUSE`].
 const MIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a shared journal is re-read while another replica's action runs.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The journal document and the store it lives in.
 pub struct Journal<S> {
@@ -41,6 +43,8 @@ pub struct Journal<S> {
     /// does not answer costs one timeout per pause, not one per event of the engine.
     retry_at: Option<tokio::time::Instant>,
     pause: std::time::Duration,
+    /// The last time [`Journal::follow_others`] re-read the store.
+    followed_at: Option<tokio::time::Instant>,
 }
 
 impl<S: Store> Journal<S> {
@@ -55,6 +59,7 @@ impl<S: Store> Journal<S> {
             writer: None,
             retry_at: None,
             pause: MIN_PAUSE,
+            followed_at: None,
         };
         match journal.store.load().await {
             Ok(None) => {}
@@ -127,6 +132,29 @@ impl<S: Store> Journal<S> {
         let merged = self.merge_stored().await;
         self.note(&merged);
         merged
+    }
+
+    /// In a shared journal, re-reads the store (at most every second) while our copy shows
+    /// another replica's action `Running`: that replica writes its end, and until this one
+    /// reads it, its rule holds here as in flight. Without this, a new leader that has
+    /// nothing to write would never see the end of its predecessor's action.
+    pub async fn follow_others(&mut self) {
+        let Some(me) = self.writer.as_deref() else {
+            return;
+        };
+        let foreign_running = self
+            .doc
+            .actions
+            .iter()
+            .any(|a| a.result == ActionResult::Running && a.by.as_deref() != Some(me));
+        let now = tokio::time::Instant::now();
+        if !foreign_running || self.followed_at.is_some_and(|t| now < t + FOLLOW_EVERY) {
+            return;
+        }
+        self.followed_at = Some(now);
+        if let Err(e) = self.refresh().await {
+            tracing::debug!(error = %e, "cannot re-read the shared journal");
+        }
     }
 
     fn serialize(&self) -> Result<String, StoreError> {

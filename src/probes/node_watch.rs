@@ -28,10 +28,13 @@ use crate::clients::kube::{Error, Op};
 const MIN_PAUSE: Duration = Duration::from_millis(200);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 
+/// What tells two watches apart: the label selector and the staleness.
+type WatchKey = (Option<String>, Duration);
+
 /// One watch per (label selector, staleness), started on first use.
 pub struct NodeWatches {
     client: kube::Client,
-    watches: Mutex<HashMap<(Option<String>, Duration), Arc<NodeWatch>>>,
+    watches: Mutex<HashMap<WatchKey, Arc<NodeWatch>>>,
 }
 
 /// What the watch knows of its own health.

@@ -2,6 +2,7 @@
 //! processes it started, by process group) when their guard drops, even on panic.
 #![allow(dead_code)]
 
+pub mod action_sink;
 pub mod demo_process;
 pub mod deploy;
 pub mod engine_driver;
@@ -10,6 +11,7 @@ pub mod fake_patroni;
 pub mod http_target;
 pub mod kube_api;
 pub mod notify_harness;
+pub mod replica;
 pub mod scenario;
 pub mod tcp_proxy;
 pub mod webhook_sink;

@@ -130,7 +130,8 @@ fn flowing(mode: Mode) -> Option<bool> {
 async fn connection(client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
     // Accepted during a blackhole: wait, as a SYN-ACKed connection whose data goes nowhere.
     loop {
-        match flowing(*mode.borrow_and_update()) {
+        let now = *mode.borrow_and_update();
+        match flowing(now) {
             Some(true) => break,
             Some(false) => {
                 if mode.changed().await.is_err() {

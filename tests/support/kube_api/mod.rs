@@ -33,6 +33,8 @@ pub const SA_NAMESPACE: &str = "astreinte";
 /// One request as the server received it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// When the server received it (its clock).
+    pub at: jiff::Timestamp,
     pub verb: &'static str,
     pub method: String,
     pub path: String,
@@ -256,7 +258,11 @@ impl KubeApi {
     }
 
     /// Who held the Lease `namespace/name` after each write to it: (when, holderIdentity).
-    pub fn lease_history(&self, namespace: &str, name: &str) -> Vec<(jiff::Timestamp, Option<String>)> {
+    pub fn lease_history(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Vec<(jiff::Timestamp, Option<String>)> {
         self.writes()
             .into_iter()
             .filter(|w| w.resource == "leases" && w.namespace == namespace && w.name == name)
@@ -344,6 +350,11 @@ fn key_of(object: &Value) -> Key {
         m["namespace"].as_str().unwrap_or(""),
         m["name"].as_str().unwrap_or_default(),
     )
+}
+
+/// Writes a kubeconfig for the server at `url` (this server, or a proxy in front of it).
+pub fn write_kubeconfig(path: &Path, url: &str) {
+    std::fs::write(path, kubeconfig_yaml(url)).unwrap();
 }
 
 fn kubeconfig_yaml(url: &str) -> String {

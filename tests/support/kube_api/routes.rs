@@ -119,6 +119,7 @@ pub async fn handle(
         .to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     shared.requests.lock().unwrap().push(Request {
+        at: jiff::Timestamp::now(),
         verb,
         method: method.to_string(),
         path: uri.path().to_owned(),
