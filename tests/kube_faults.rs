@@ -353,6 +353,67 @@ mod row_b {
         all
     }
 
+    /// Why the journal is not settled yet: an action running, or counts that differ between
+    /// the journal, the action target and each replica's metrics.
+    async fn unsettled(
+        api: &KubeApi,
+        sink: &ActionSink,
+        replicas: &[Replica],
+    ) -> Result<JournalDoc, String> {
+        let doc = stored_journal(api).ok_or("no journal")?;
+        if sink.in_flight() > 0 {
+            return Err("an action is in flight at the target".into());
+        }
+        if let Some(a) = doc
+            .actions
+            .iter()
+            .find(|a| a.result == ActionResult::Running)
+        {
+            return Err(format!("still running in the journal: {a:?}"));
+        }
+        for r in replicas {
+            let journaled = doc
+                .actions
+                .iter()
+                .filter(|a| a.by.as_deref() == Some(&*r.identity))
+                .count();
+            let called = sink.calls().iter().filter(|c| c.who == r.identity).count();
+            let counted = r
+                .sum("astreinte_remediation_actions_total", "rule=\"act\"")
+                .await;
+            if journaled != called || counted != Some(called as f64) {
+                return Err(format!(
+                    "{}: {journaled} in the journal, {called} calls at the target, {counted:?} in its metrics",
+                    r.identity
+                ));
+            }
+        }
+        Ok(doc)
+    }
+
+    /// Waits (40 s) until the journal settles; panics with why it did not.
+    async fn settle(
+        api: &KubeApi,
+        sink: &ActionSink,
+        replicas: &[Replica],
+        replay: &str,
+    ) -> JournalDoc {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            match unsettled(api, sink, replicas).await {
+                Ok(doc) => return doc,
+                Err(why) if Instant::now() > deadline => panic!(
+                    "the journal did not settle: {why}\n{replay}\njournal: {:#?}\nsink: {:#?}\n--- a ---\n{}\n--- b ---\n{}",
+                    stored_journal(api).map(|j| j.actions),
+                    sink.calls(),
+                    replicas[0].log_tail(40),
+                    replicas[1].log_tail(40)
+                ),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_replicas_on_a_flapping_network_never_act_at_once() {
         let seed = std::env::var("ASTREINTE_FLAP_SEED")
@@ -415,34 +476,7 @@ mod row_b {
         proxies[leader].set(Mode::Up);
         // The network is back for good; the service too, so actions stop being wanted.
         target.status.store(200, Ordering::SeqCst);
-        let journal = wait_for("the journal to settle", Duration::from_secs(40), || async {
-            let doc = stored_journal(&api)?;
-            if sink.in_flight() > 0
-                || doc
-                    .actions
-                    .iter()
-                    .any(|a| a.result == ActionResult::Running)
-            {
-                return None;
-            }
-            for r in &replicas {
-                let journaled = doc
-                    .actions
-                    .iter()
-                    .filter(|a| a.by.as_deref() == Some(&*r.identity))
-                    .count();
-                let called = sink.calls().iter().filter(|c| c.who == r.identity).count();
-                let counted = r
-                    .sum("astreinte_remediation_actions_total", "rule=\"act\"")
-                    .await?;
-                if journaled != called || counted != called as f64 {
-                    return None;
-                }
-            }
-            Some(doc)
-        })
-        .await;
-
+        let journal = settle(&api, &sink, &replicas, &replay).await;
         let history = api.lease_history("astreinte", "astreinte-leader");
         let holders: Vec<&str> = history.iter().filter_map(|(_, h)| h.as_deref()).collect();
         let context = format!(
