@@ -12,8 +12,12 @@
 //! Row B, "two replicas, the network to the API flaps": two daemons, each behind its own
 //! proxy flapping up and down (1–8 s periods, seeded, replayable with
 //! `ASTREINTE_FLAP_SEED`), share the Lease and the journal ConfigMap while a failing target
-//! keeps an `http` action wanted. No two actions overlap (journal and action target), each
-//! was taken by the Lease holder, and no journal entry is lost.
+//! keeps an `http` action wanted (2 s cooldown); then one handover for sure (the leader's
+//! network blackholed). No two actions overlap (journal and action target), each was taken
+//! by the Lease holder (the server's Lease history), and no journal entry is lost (the
+//! server's write log, each replica's `astreinte_remediation_actions_total`, the target).
+//!
+//! Both rows run at once (about 2 min 10 s in all).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -23,9 +27,10 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use astreinte::journal::{ActionResult, JournalDoc};
+use astreinte::journal::ActionResult;
 use support::action_sink::ActionSink;
 use support::http_target::HttpTarget;
+use support::journal_audit::{assert_one_at_a_time, settle, stored_journal};
 use support::kube_api::{KubeApi, Rollout, objects, write_kubeconfig};
 use support::replica::Replica;
 use support::tcp_proxy::{Flap, Mode, Rng, TcpProxy, flap_schedule, play};
@@ -49,13 +54,6 @@ fn kube_section(dir: &Path, proxy: &TcpProxy, lease: Duration, renew: Duration) 
         lease.as_millis(),
         renew.as_millis()
     )
-}
-
-/// The journal as stored in its ConfigMap (it must parse: a torn write would not).
-fn stored_journal(api: &KubeApi) -> Option<JournalDoc> {
-    let cm = api.get("v1", "configmaps", "astreinte", JOURNAL)?;
-    let data = cm["data"]["journal.json"].as_str()?;
-    Some(serde_json::from_str(data).unwrap_or_else(|e| panic!("journal is not valid: {e}\n{data}")))
 }
 
 mod row_a {
@@ -247,7 +245,7 @@ deadline = "10s"
             "the verified action in the journal",
             Duration::from_secs(30),
             || async {
-                let j = stored_journal(&api)?;
+                let j = stored_journal(&api, JOURNAL)?;
                 j.actions
                     .iter()
                     .any(|a| a.verified == Some(true))
@@ -305,113 +303,6 @@ mod row_b {
              budget = {{ max = 1000, per = \"1h\" }}\ncooldown = \"2s\"\ndeadline = \"5s\"\n",
             sink.url(who)
         )
-    }
-
-    /// Who held the Lease at `t`, from the server's history of its writes.
-    fn holder_at(
-        history: &[(jiff::Timestamp, Option<String>)],
-        t: jiff::Timestamp,
-    ) -> Option<&str> {
-        history
-            .iter()
-            .take_while(|(at, _)| *at <= t)
-            .last()
-            .and_then(|(_, h)| h.as_deref())
-    }
-
-    /// When the record (by, id) was first stored, from the server's write log.
-    fn first_stored(api: &KubeApi, by: &str, id: u64) -> Option<jiff::Timestamp> {
-        api.writes().into_iter().find_map(|w| {
-            let data = w.object["data"]["journal.json"].as_str()?;
-            let doc: JournalDoc = serde_json::from_str(data).ok()?;
-            doc.actions
-                .iter()
-                .any(|a| a.id == id && a.by.as_deref() == Some(by))
-                .then_some(w.at)
-        })
-    }
-
-    /// Every (by, id) ever stored with a final result, from the server's write log.
-    fn ever_finished(api: &KubeApi) -> Vec<(String, u64, ActionResult)> {
-        let mut all: Vec<(String, u64, ActionResult)> = vec![];
-        for w in api.writes() {
-            if w.resource != "configmaps" || w.name != JOURNAL {
-                continue;
-            }
-            let data = w.object["data"]["journal.json"]
-                .as_str()
-                .unwrap_or_default();
-            let doc: JournalDoc = serde_json::from_str(data)
-                .unwrap_or_else(|e| panic!("a stored journal is not valid: {e}\n{data}"));
-            for a in doc.actions {
-                let key = (a.by.clone().unwrap_or_default(), a.id, a.result.clone());
-                if a.result != ActionResult::Running && !all.contains(&key) {
-                    all.push(key);
-                }
-            }
-        }
-        all
-    }
-
-    /// Why the journal is not settled yet: an action running, or counts that differ between
-    /// the journal, the action target and each replica's metrics.
-    async fn unsettled(
-        api: &KubeApi,
-        sink: &ActionSink,
-        replicas: &[Replica],
-    ) -> Result<JournalDoc, String> {
-        let doc = stored_journal(api).ok_or("no journal")?;
-        if sink.in_flight() > 0 {
-            return Err("an action is in flight at the target".into());
-        }
-        if let Some(a) = doc
-            .actions
-            .iter()
-            .find(|a| a.result == ActionResult::Running)
-        {
-            return Err(format!("still running in the journal: {a:?}"));
-        }
-        for r in replicas {
-            let journaled = doc
-                .actions
-                .iter()
-                .filter(|a| a.by.as_deref() == Some(&*r.identity))
-                .count();
-            let called = sink.calls().iter().filter(|c| c.who == r.identity).count();
-            let counted = r
-                .sum("astreinte_remediation_actions_total", "rule=\"act\"")
-                .await;
-            if journaled != called || counted != Some(called as f64) {
-                return Err(format!(
-                    "{}: {journaled} in the journal, {called} calls at the target, {counted:?} in its metrics",
-                    r.identity
-                ));
-            }
-        }
-        Ok(doc)
-    }
-
-    /// Waits (40 s) until the journal settles; panics with why it did not.
-    async fn settle(
-        api: &KubeApi,
-        sink: &ActionSink,
-        replicas: &[Replica],
-        replay: &str,
-    ) -> JournalDoc {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            match unsettled(api, sink, replicas).await {
-                Ok(doc) => return doc,
-                Err(why) if Instant::now() > deadline => panic!(
-                    "the journal did not settle: {why}\n{replay}\njournal: {:#?}\nsink: {:#?}\n--- a ---\n{}\n--- b ---\n{}",
-                    stored_journal(api).map(|j| j.actions),
-                    sink.calls(),
-                    replicas[0].log_tail(40),
-                    replicas[1].log_tail(40)
-                ),
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,7 +367,7 @@ mod row_b {
         proxies[leader].set(Mode::Up);
         // The network is back for good; the service too, so actions stop being wanted.
         target.status.store(200, Ordering::SeqCst);
-        let journal = settle(&api, &sink, &replicas, &replay).await;
+        let journal = settle(&api, JOURNAL, &sink, &replicas, &replay).await;
         let history = api.lease_history("astreinte", "astreinte-leader");
         let holders: Vec<&str> = history.iter().filter_map(|(_, h)| h.as_deref()).collect();
         let context = format!(
@@ -494,55 +385,7 @@ mod row_b {
             holders.contains(&"a") && holders.contains(&"b"),
             "the Lease never changed hands: {context}"
         );
-        // No two actions at once: in the journal (both writers), and at the target itself.
-        let mut ids = vec![];
-        for w in journal.actions.windows(2) {
-            let ended = w[0].ended_at.unwrap();
-            assert!(
-                w[1].started_at >= ended,
-                "overlap: {:?} and {:?}\n{context}",
-                w[0],
-                w[1]
-            );
-        }
-        assert_eq!(sink.max_in_flight(), 1, "{context}");
-        for w in sink.calls().windows(2) {
-            assert!(
-                w[1].started >= w[0].ended,
-                "overlap at the target: {w:?}\n{context}"
-            );
-        }
-        // Each taken by the Lease holder: when its entry was stored, and when it called.
-        for a in &journal.actions {
-            let by = a.by.as_deref().unwrap();
-            assert!(!ids.contains(&a.id), "duplicate id {}: {context}", a.id);
-            ids.push(a.id);
-            let stored = first_stored(&api, by, a.id).unwrap();
-            assert_eq!(
-                holder_at(&history, stored),
-                Some(by),
-                "{a:?} stored at {stored}\n{context}"
-            );
-        }
-        for c in sink.calls() {
-            assert_eq!(
-                holder_at(&history, c.started),
-                Some(c.who.as_str()),
-                "{c:?}\n{context}"
-            );
-        }
-        // No entry lost: every action ever stored as finished is still there, as it ended.
-        for (by, id, result) in ever_finished(&api) {
-            let kept = journal
-                .actions
-                .iter()
-                .find(|a| a.id == id && a.by.as_deref() == Some(&*by));
-            assert_eq!(
-                kept.map(|a| &a.result),
-                Some(&result),
-                "({by}, {id}) lost\n{context}"
-            );
-        }
+        assert_one_at_a_time(&api, JOURNAL, &journal, &sink, &history, &context);
         eprintln!(
             "{} actions: a {}, b {}; lease writes {}",
             journal.actions.len(),

@@ -9,6 +9,7 @@ pub mod engine_driver;
 pub mod exposition;
 pub mod fake_patroni;
 pub mod http_target;
+pub mod journal_audit;
 pub mod kube_api;
 pub mod notify_harness;
 pub mod replica;
