@@ -309,4 +309,81 @@ mod tests {
         let ids: Vec<u64> = back.doc.actions.iter().map(|x| x.id).collect();
         assert!(ids.contains(&7) && ids.contains(&8), "{ids:?}");
     }
+
+    fn by(mut r: ActionRecord, writer: &str) -> ActionRecord {
+        r.by = Some(writer.into());
+        r
+    }
+
+    async fn shared(path: &std::path::Path, writer: &str) -> Journal<FileStore> {
+        Journal::open(FileStore::new(path), jiff::Timestamp::now())
+            .await
+            .with_writer(Some(writer.into()))
+    }
+
+    #[tokio::test]
+    async fn a_replica_never_overwrites_another_replicas_record_with_its_stale_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let mut a = shared(&path, "a").await;
+        a.doc.push_action(by(record(1, ActionResult::Running), "a"));
+        a.save_fenced().await.unwrap();
+        let mut b = shared(&path, "b").await;
+        b.refresh().await.unwrap();
+        // a finishes its action; b, with its old copy, writes something else.
+        a.doc.actions[0].result = ActionResult::Succeeded;
+        a.save().await.unwrap();
+        b.doc.actions[0].result = ActionResult::Running;
+        b.doc
+            .push_action(by(record(2, ActionResult::Succeeded), "b"));
+        b.save().await.unwrap();
+        let back = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
+        let mut results: Vec<(u64, &ActionResult)> =
+            back.doc.actions.iter().map(|x| (x.id, &x.result)).collect();
+        results.sort_by_key(|(id, _)| *id);
+        assert_eq!(
+            results,
+            [(1, &ActionResult::Succeeded), (2, &ActionResult::Succeeded)],
+            "a's record as a wrote it, b's as b wrote it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fenced_save_on_a_stale_view_is_refused_not_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let mut a = shared(&path, "a").await;
+        a.save().await.unwrap();
+        let mut b = shared(&path, "b").await;
+        a.doc.push_action(by(record(1, ActionResult::Running), "a"));
+        a.save_fenced().await.unwrap();
+        // b decided on a view without a's action: its new record must not be stored.
+        b.doc.push_action(by(record(1, ActionResult::Running), "b"));
+        assert!(matches!(
+            b.save_fenced().await,
+            Err(StoreError::Conflict { .. })
+        ));
+        b.doc.actions.retain(|x| x.by.as_deref() != Some("b"));
+        b.refresh().await.unwrap();
+        assert_eq!(b.doc.actions.len(), 1);
+        assert_eq!(b.doc.actions[0].by.as_deref(), Some("a"));
+        assert_eq!(b.doc.next_action_id(), 2, "ids stay unique across replicas");
+    }
+
+    #[tokio::test]
+    async fn a_late_write_of_an_abandoned_action_is_dropped_by_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let mut a = shared(&path, "a").await;
+        a.save().await.unwrap();
+        // A write a timed out on, landing later (simulated by a second handle).
+        let mut late = shared(&path, "a").await;
+        late.doc
+            .push_action(by(record(1, ActionResult::Running), "a"));
+        late.save_fenced().await.unwrap();
+        // a never started it: its next save drops it.
+        a.save().await.unwrap();
+        let back = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
+        assert!(back.doc.actions.is_empty(), "{:?}", back.doc.actions);
+    }
 }
