@@ -78,9 +78,7 @@ fn spawn_cluster_tasks(
     cancel: &CancellationToken,
     tracker: &TaskTracker,
 ) -> ClusterTasks {
-    let identity = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| format!("astreinte-{}", std::process::id()));
+    let identity = identity();
     let leader_config = crate::leader::LeaderConfig::from_settings(&config.kubernetes, identity);
     let (leader, elector) = crate::leader::spawn(
         client.clone(),
@@ -109,6 +107,13 @@ fn spawn_cluster_tasks(
         leader,
         policy_watched: config.kubernetes.policy_configmap.is_some(),
     }
+}
+
+/// This replica's name: in the Lease's `holderIdentity` and in the journal records it writes.
+fn identity() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("astreinte-{}", std::process::id()))
 }
 
 /// The journal's store: the ConfigMap named in `[kubernetes]` in a cluster, else the file.
@@ -256,7 +261,9 @@ pub async fn run(
     let (tx, rx) = mpsc::channel(1024);
     let store = journal_store(&config, kube.as_ref());
     info!(journal = %store.describe(), "journal");
-    let journal = Journal::open(store, clock.now()).await;
+    // A journal in a ConfigMap is shared by the replicas: each names the records it writes.
+    let writer = matches!(store, AnyStore::Kube(_)).then(identity);
+    let journal = Journal::open(store, clock.now()).await.with_writer(writer);
     // Local mode: one daemon, always the leader. In a cluster: the Lease holder.
     let (_local_leader, local) = watch::channel(true);
     let leader = cluster.as_ref().map_or(local, |c| c.leader.clone());

@@ -5,8 +5,9 @@
 //! won the race. Expiry is judged as client-go does, on the local clock: a Lease whose record
 //! did not change for `duration` is expired, whatever the other host's clock says. Losing the
 //! Lease (a 409, another holder, or no successful renewal for 2/3 of `duration`) flips the
-//! "is leader" channel at once; a stop releases the Lease so another replica takes over
-//! without waiting.
+//! "is leader" channel at once, on a timer, even while a call to an API that does not answer
+//! hangs (each round is bounded too); a stop releases the Lease so another replica takes
+//! over without waiting.
 
 use std::time::Duration;
 
@@ -58,6 +59,12 @@ struct Elector {
 
 /// Starts the election loop; the receiver says whether this replica leads right now.
 /// The task stops (releasing the Lease if held) when `cancel` fires.
+///
+/// Leading ends on time, not only on a failed round: at the last successful renewal (the
+/// moment its request was sent) plus 2/3 of `duration`, even while a round hangs on an API
+/// that does not answer. Another replica takes the Lease only after seeing it unchanged for
+/// the whole `duration`, so this replica stops leading at least `duration / 3` before anyone
+/// else can start.
 pub fn spawn(
     client: Client,
     config: LeaderConfig,
@@ -71,41 +78,83 @@ pub fn spawn(
         observed: None,
         last_renewal: None,
     };
-    let set = move |leading: bool| {
-        if let Some(g) = &gauge {
-            g.set(i64::from(leading));
+    let mut leading = false;
+    let mut set = move |now_leading: bool, identity: &str| {
+        if now_leading != leading {
+            tracing::info!(leading = now_leading, identity, "leadership changed");
+            leading = now_leading;
         }
-        tx.send_if_modified(|v| std::mem::replace(v, leading) != leading);
+        if let Some(g) = &gauge {
+            g.set(i64::from(now_leading));
+        }
+        tx.send_if_modified(|v| std::mem::replace(v, now_leading) != now_leading);
     };
     let task = tokio::spawn(async move {
-        let mut was_leading = false;
-        loop {
-            let leading = match elector.try_acquire_or_renew().await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, lease = %elector.config.name, "lease update failed");
-                    // Keep leading only while the last renewal is recent enough that no one
-                    // else can have taken the Lease.
-                    let limit = elector.config.duration.mul_f64(2.0 / 3.0);
-                    elector.last_renewal.is_some_and(|t| t.elapsed() < limit)
+        let identity = elector.config.identity.clone();
+        'rounds: loop {
+            let lapse = elector.valid_until();
+            let limit = elector.round_limit();
+            let result = {
+                let round = tokio::time::timeout(limit, elector.try_acquire_or_renew());
+                tokio::pin!(round);
+                let mut lapse = lapse;
+                loop {
+                    tokio::select! {
+                        r = &mut round => break r,
+                        () = sleep_until_some(lapse) => {
+                            set(false, &identity);
+                            lapse = None;
+                        }
+                    }
                 }
             };
-            if leading != was_leading {
-                tracing::info!(leading, identity = %elector.config.identity, "leadership changed");
-                was_leading = leading;
-            }
-            set(leading);
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                () = tokio::time::sleep(elector.config.renew) => {}
+            let now_leading = match result {
+                Ok(Ok(l)) => l,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, lease = %elector.config.name, "lease update failed");
+                    elector.valid_until().is_some_and(|t| t > Instant::now())
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        lease = %elector.config.name,
+                        "no answer from the kubernetes api to the lease update within {}",
+                        humantime::format_duration(limit)
+                    );
+                    elector.valid_until().is_some_and(|t| t > Instant::now())
+                }
+            };
+            set(now_leading, &identity);
+            let next_round = Instant::now() + elector.config.renew;
+            let mut lapse = if now_leading {
+                elector.valid_until()
+            } else {
+                None
+            };
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => break 'rounds,
+                    () = tokio::time::sleep_until(next_round) => break,
+                    () = sleep_until_some(lapse) => {
+                        set(false, &identity);
+                        lapse = None;
+                    }
+                }
             }
         }
         if elector.last_renewal.is_some() {
             elector.release().await;
         }
-        set(false);
+        set(false, &identity);
     });
     (rx, task)
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn now() -> MicroTime {
@@ -174,6 +223,19 @@ impl Elector {
         )
     }
 
+    /// Until when this replica may act as the leader: 2/3 of `duration` after the last
+    /// successful renewal was sent. `None` when it does not hold the Lease.
+    fn valid_until(&self) -> Option<Instant> {
+        self.last_renewal
+            .map(|t| t + self.config.duration.mul_f64(2.0 / 3.0))
+    }
+
+    /// The longest a round may take: a third of `duration`, so that a hung API call cannot
+    /// keep the loop from noticing the lapse or from renewing once the API is back.
+    fn round_limit(&self) -> Duration {
+        self.config.duration.mul_f64(1.0 / 3.0)
+    }
+
     /// One round: `Ok(true)` when this replica holds the Lease afterwards.
     async fn try_acquire_or_renew(&mut self) -> Result<bool, Error> {
         let name = self.config.name.clone();
@@ -218,10 +280,13 @@ impl Elector {
             now(),
             self.duration_secs(),
         ));
+        // Counted from the moment the request leaves, not from the answer: an answer held up
+        // by the network must not stretch the time this replica believes it leads.
+        let sent = Instant::now();
         // `next` carries the resourceVersion read: a concurrent writer makes this a 409.
         match self.api.replace(&name, &PostParams::default(), &next).await {
             Ok(_) => {
-                self.last_renewal = Some(Instant::now());
+                self.last_renewal = Some(sent);
                 Ok(true)
             }
             Err(e) => match Error::from_kube(e, &self.op("update")) {
@@ -254,9 +319,10 @@ impl Elector {
                 ..LeaseSpec::default()
             }),
         };
+        let sent = Instant::now();
         match self.api.create(&PostParams::default(), &lease).await {
             Ok(_) => {
-                self.last_renewal = Some(Instant::now());
+                self.last_renewal = Some(sent);
                 Ok(true)
             }
             Err(e) => match Error::from_kube(e, &self.op("create")) {

@@ -59,6 +59,7 @@ fn action(started_at: Timestamp) -> ActionRecord {
         undo: None,
         undone: false,
         verified: None,
+        by: None,
     }
 }
 

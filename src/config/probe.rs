@@ -248,12 +248,30 @@ fn default_failed_ratio() -> f64 {
 
 /// `kind = "node"`: Ready and pressure conditions of every node (or those a label selector
 /// picks), from a shared watch.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSpec {
     /// `node-role.kubernetes.io/worker=true`, `pool in (a,b)`…; default: every node.
     #[serde(default)]
     pub label_selector: Option<String>,
+    /// After this long without an answer of the API to the watch, the probe says `Unknown
+    /// watch_stale` instead of trusting the nodes it last saw. The watch is renewed every
+    /// half of it, so a quiet, healthy cluster still answers in time.
+    #[serde(default = "default_node_stale_after", with = "humantime_serde")]
+    pub stale_after: Duration,
+}
+
+impl Default for NodeSpec {
+    fn default() -> Self {
+        NodeSpec {
+            label_selector: None,
+            stale_after: default_node_stale_after(),
+        }
+    }
+}
+
+fn default_node_stale_after() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// `kind = "workload"`: a Deployment's replicas and the state of its pods.

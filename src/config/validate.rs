@@ -213,6 +213,12 @@ fn check_spec(spec: &ProbeSpec, r: &mut Report<'_>) {
                     "must not be empty (leave it out for every node)",
                 );
             }
+            if n.stale_after < std::time::Duration::from_secs(2) {
+                r.add(
+                    "stale_after",
+                    "must be at least 2s (the watch is renewed every half of it, in whole seconds)",
+                );
+            }
         }
         ProbeSpec::Workload(w) => {
             for (field, v) in [("namespace", &w.namespace), ("deployment", &w.deployment)] {

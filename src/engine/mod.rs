@@ -301,7 +301,8 @@ impl<S: Store> Engine<S> {
 
     /// Saves the journal if something changed. A failed write is loud (log + metric).
     pub async fn persist(&mut self) {
-        if !self.dirty {
+        // While the store is backed off from (it did not answer), the change waits.
+        if !self.dirty || self.journal.backing_off() {
             return;
         }
         let result = match self.journal.save().await {
@@ -314,6 +315,10 @@ impl<S: Store> Engine<S> {
                 "error"
             }
         };
+        self.count_write(result);
+    }
+
+    fn count_write(&self, result: &'static str) {
         self.metrics
             .journal_writes_total
             .get_or_create(&ResultLabels { result })

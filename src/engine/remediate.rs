@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::Engine;
 use crate::clock::Now;
 use crate::incident::Event;
-use crate::journal::Store;
+use crate::journal::{Store, StoreError};
+use crate::policy::Hold;
 use crate::remediation::{Context, DecisionEntry, Remediator, TaskResult};
 
 impl<S: Store> Engine<S> {
@@ -36,6 +37,7 @@ impl<S: Store> Engine<S> {
             scorer: &self.scorer,
             doc: &mut self.journal.doc,
             journal_problem: self.journal.problem.as_deref(),
+            writer: self.journal.writer.as_deref(),
             metrics: &self.metrics,
             now: now.at,
             wall: now.wall,
@@ -51,21 +53,67 @@ impl<S: Store> Engine<S> {
     /// Puts every rule through the policy and starts the actions it allows, after their
     /// journal entries are written. No entry, no action. `now`: both readings of the clock
     /// (a bare timestamp, in tests and replays, stands for both).
+    ///
+    /// The entries are written with a fenced compare-and-swap (`Journal::save_fenced`): if
+    /// another replica wrote the journal since this one read it, nothing starts; the journal
+    /// is re-read and the rules decide again at the next tick, on what the other wrote (its
+    /// action `Running`, its cooldown). Once the entries are stored, the actions start only
+    /// if this replica still leads: leadership lapses on a timer a third of the Lease
+    /// duration before another replica may take the Lease (`leader`), so an action never
+    /// starts under a replica the Lease has moved away from, however long the write took.
     pub async fn remediate(&mut self, now: impl Into<Now>) {
         let now = now.into();
+        if self
+            .remediation
+            .as_ref()
+            .is_some_and(|(r, _)| r.is_leader())
+        {
+            self.journal.follow_others().await;
+        }
         let Some((records, mut events)) = self.with_context(now, |r, cx| r.evaluate(cx)) else {
             return;
         };
         if !records.is_empty() {
-            self.dirty = true;
-            self.persist().await;
-            if self.dirty {
-                let abandoned = self.with_context(now, |r, cx| {
-                    r.abandon(cx, &records, "the journal entry could not be written");
-                });
-                events.extend(abandoned.into_iter().flat_map(|(_, e)| e));
-            } else if let Some((remediator, _)) = &mut self.remediation {
-                remediator.start(&self.config, &self.journal.doc, &records);
+            let saved = self.journal.save_fenced().await;
+            self.count_write(if saved.is_ok() { "ok" } else { "error" });
+            let leading = self
+                .remediation
+                .as_ref()
+                .is_some_and(|(r, _)| r.is_leader());
+            let hold = match &saved {
+                Ok(()) if leading => None,
+                Ok(()) => Some(Hold::NotLeader),
+                Err(StoreError::Conflict { .. }) => Some(Hold::JournalUnavailable {
+                    detail: "another replica wrote the journal since this one read it; \
+                             deciding again on what it wrote"
+                        .into(),
+                }),
+                Err(e) => {
+                    error!(error = %e, "cannot write the journal entry of an action");
+                    Some(Hold::JournalUnavailable {
+                        detail: format!("the journal entry could not be written: {e}"),
+                    })
+                }
+            };
+            match hold {
+                None => {
+                    self.dirty = false;
+                    if let Some((remediator, _)) = &mut self.remediation {
+                        remediator.start(&self.config, &self.journal.doc, &records);
+                    }
+                }
+                Some(hold) => {
+                    // Stored or not, they will not run: dropped here, and from the store
+                    // at the next save (a record is removed by the replica that wrote it).
+                    let abandoned = self.with_context(now, |r, cx| r.abandon(cx, &records, hold));
+                    events.extend(abandoned.into_iter().flat_map(|(_, e)| e));
+                    self.dirty = true;
+                    if matches!(saved, Err(StoreError::Conflict { .. }))
+                        && let Err(e) = self.journal.refresh().await
+                    {
+                        warn!(error = %e, "cannot re-read the journal after a conflict");
+                    }
+                }
             }
         }
         self.apply(events);

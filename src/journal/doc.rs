@@ -71,6 +71,10 @@ pub struct ActionRecord {
     /// The verification after the action: `None` while pending (or not configured).
     #[serde(default)]
     pub verified: Option<bool>,
+    /// The replica that decided it (its Lease `holderIdentity`); it alone updates the record.
+    /// `None` in local mode and in journals written before replicas shared one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl ActionRecord {

@@ -1,6 +1,10 @@
 //! The journal in the cluster: a ConfigMap (data key `journal.json`), saved as a
 //! compare-and-swap on its resourceVersion, so two replicas can never overwrite each other's
 //! entries. Kept well under the 1 MiB object limit; an RBAC denial is [`StoreError::Denied`].
+//! Every call is bounded by [`CALL_TIMEOUT`]: an API that does not answer (a network that drops
+//! packets silently) is [`StoreError::Unavailable`], not an engine stuck on a write.
+
+use std::time::Duration;
 
 use std::collections::BTreeMap;
 
@@ -17,6 +21,19 @@ pub const KEY: &str = "journal.json";
 
 /// Refused above this size: etcd's object limit is ~1.5 MiB, a ConfigMap's data 1 MiB.
 pub const MAX_BYTES: usize = 900 * 1024;
+
+/// The longest a read or a write of the journal may take. A write that timed out may still
+/// land later (the request may be on its way): the next save then meets a conflict, re-reads
+/// and merges, and whatever that late write started is dropped by its writer (see
+/// `Journal::merge_stored`).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn silent(op: &Op) -> StoreError {
+    StoreError::Unavailable(format!(
+        "no answer from the kubernetes api to {op} within {}",
+        humantime::format_duration(CALL_TIMEOUT)
+    ))
+}
 
 pub struct KubeStore {
     api: Api<ConfigMap>,
@@ -76,7 +93,10 @@ fn store_error(e: Error, expected: &str) -> StoreError {
 
 impl Store for KubeStore {
     async fn load(&self) -> Result<Option<Snapshot>, StoreError> {
-        let cm = match self.api.get(&self.name).await {
+        let got = tokio::time::timeout(CALL_TIMEOUT, self.api.get(&self.name))
+            .await
+            .map_err(|_| silent(&self.op("get")))?;
+        let cm = match got {
             Ok(cm) => cm,
             Err(e) => {
                 return match Error::from_kube(e, &self.op("get")) {
@@ -103,20 +123,25 @@ impl Store for KubeStore {
             )));
         }
         let written = match expected {
-            None => self
-                .api
-                .create(&PostParams::default(), &self.object(data, None))
-                .await
-                .map_err(|e| store_error(Error::from_kube(e, &self.op("create")), "none")),
-            Some(version) => self
-                .api
-                .replace(
+            None => tokio::time::timeout(
+                CALL_TIMEOUT,
+                self.api
+                    .create(&PostParams::default(), &self.object(data, None)),
+            )
+            .await
+            .map_err(|_| silent(&self.op("create")))?
+            .map_err(|e| store_error(Error::from_kube(e, &self.op("create")), "none")),
+            Some(version) => tokio::time::timeout(
+                CALL_TIMEOUT,
+                self.api.replace(
                     &self.name,
                     &PostParams::default(),
                     &self.object(data, Some(version)),
-                )
-                .await
-                .map_err(|e| store_error(Error::from_kube(e, &self.op("update")), version)),
+                ),
+            )
+            .await
+            .map_err(|_| silent(&self.op("update")))?
+            .map_err(|e| store_error(Error::from_kube(e, &self.op("update")), version)),
         }?;
         written.metadata.resource_version.ok_or_else(|| {
             StoreError::Corrupt(format!(

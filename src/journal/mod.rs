@@ -1,6 +1,13 @@
 //! The journal: actions taken (rule, target, start, end, result), open incidents and budgets,
 //! persisted through a [`Store`] so that a restart or a new leader does not reset them.
 //! Every change is saved before it counts: an action is written as `Running` before it starts.
+//!
+//! Several replicas may share one journal (a ConfigMap). Each record belongs to the replica
+//! that decided it (`by`), which alone updates it; a merge after a conflict keeps our own
+//! records as we have them and takes everyone else's as stored. A save that carries new
+//! actions is fenced ([`Journal::save_fenced`]): a plain compare-and-swap against the version
+//! the decision was taken on, never merged and retried, so no action starts on a view of the
+//! journal that misses another replica's action.
 
 mod any_store;
 mod doc;
@@ -16,6 +23,12 @@ pub use kube_store::KubeStore;
 pub use memory_store::MemoryStore;
 pub use store::{Snapshot, Store, StoreError};
 
+/// The first pause after the store did not answer; it doubles up to [`MAX_PAUSE`].
+const MIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a shared journal is re-read while another replica's action runs.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The journal document and the store it lives in.
 pub struct Journal<S> {
     store: S,
@@ -24,6 +37,14 @@ pub struct Journal<S> {
     /// Set when the stored journal could not be read back; remediation holds until an
     /// operator acts (`journal_unavailable`).
     pub problem: Option<String>,
+    /// This replica's identity in a shared journal (its Lease `holderIdentity`).
+    pub(crate) writer: Option<String>,
+    /// After the store was unavailable: no call before this instant, so that a store that
+    /// does not answer costs one timeout per pause, not one per event of the engine.
+    retry_at: Option<tokio::time::Instant>,
+    pause: std::time::Duration,
+    /// The last time [`Journal::follow_others`] re-read the store.
+    followed_at: Option<tokio::time::Instant>,
 }
 
 impl<S: Store> Journal<S> {
@@ -35,6 +56,10 @@ impl<S: Store> Journal<S> {
             doc: JournalDoc::default(),
             version: None,
             problem: None,
+            writer: None,
+            retry_at: None,
+            pause: MIN_PAUSE,
+            followed_at: None,
         };
         match journal.store.load().await {
             Ok(None) => {}
@@ -65,48 +90,152 @@ impl<S: Store> Journal<S> {
         journal
     }
 
-    /// Writes the document (compare-and-swap; on a conflict the stored one is re-read and our
-    /// actions merged in by id before retrying once).
+    /// Names this replica in a shared journal: the records it creates carry it (`by`), and
+    /// a merge treats them as its own.
+    pub fn with_writer(mut self, writer: Option<String>) -> Self {
+        self.writer = writer;
+        self
+    }
+
+    pub fn writer(&self) -> Option<&str> {
+        self.writer.as_deref()
+    }
+
+    /// Writes the document (compare-and-swap; on a conflict the stored one is re-read and
+    /// merged, see [`Journal::merge_stored`], before retrying once).
     pub async fn save(&mut self) -> Result<(), StoreError> {
+        let data = self.serialize()?;
+        match self.cas(&data).await {
+            Err(StoreError::Conflict { .. }) => {
+                let merged = self.merge_stored().await;
+                self.note(&merged);
+                merged?;
+                let data = self.serialize()?;
+                self.cas(&data).await
+            }
+            other => other,
+        }
+    }
+
+    /// Writes the document only if the store still holds the version it was read at: the
+    /// save of new actions. A conflict is returned as is, not merged: the caller drops the
+    /// new actions, calls [`Journal::refresh`] and decides again on what the other replica
+    /// wrote. This compare-and-swap is the fence between replicas: an action starts only
+    /// after its `Running` record was written on top of every record stored before it.
+    pub async fn save_fenced(&mut self) -> Result<(), StoreError> {
+        let data = self.serialize()?;
+        self.cas(&data).await
+    }
+
+    /// Reads the stored journal and merges it in (after a conflict).
+    pub async fn refresh(&mut self) -> Result<(), StoreError> {
+        self.ready()?;
+        let merged = self.merge_stored().await;
+        self.note(&merged);
+        merged
+    }
+
+    /// In a shared journal, re-reads the store (at most every second) while our copy shows
+    /// another replica's action `Running`: that replica writes its end, and until this one
+    /// reads it, its rule holds here as in flight. Without this, a new leader that has
+    /// nothing to write would never see the end of its predecessor's action.
+    pub async fn follow_others(&mut self) {
+        let Some(me) = self.writer.as_deref() else {
+            return;
+        };
+        let foreign_running = self
+            .doc
+            .actions
+            .iter()
+            .any(|a| a.result == ActionResult::Running && a.by.as_deref() != Some(me));
+        let now = tokio::time::Instant::now();
+        if !foreign_running || self.followed_at.is_some_and(|t| now < t + FOLLOW_EVERY) {
+            return;
+        }
+        self.followed_at = Some(now);
+        if let Err(e) = self.refresh().await {
+            tracing::debug!(error = %e, "cannot re-read the shared journal");
+        }
+    }
+
+    fn serialize(&self) -> Result<String, StoreError> {
         if self.problem.is_some() {
             return Err(StoreError::Denied(
                 "the journal could not be read back; not overwriting it".into(),
             ));
         }
-        let data = serde_json::to_string(&self.doc)
-            .map_err(|e| StoreError::Corrupt(format!("cannot serialize the journal: {e}")))?;
-        match self.store.save(&data, self.version.as_deref()).await {
-            Ok(v) => {
-                self.version = Some(v);
-                Ok(())
-            }
-            Err(StoreError::Conflict { .. }) => {
-                self.merge_stored().await?;
-                let data = serde_json::to_string(&self.doc).map_err(|e| {
-                    StoreError::Corrupt(format!("cannot serialize the journal: {e}"))
-                })?;
-                self.version = Some(self.store.save(&data, self.version.as_deref()).await?);
-                Ok(())
-            }
-            Err(e) => Err(e),
+        serde_json::to_string(&self.doc)
+            .map_err(|e| StoreError::Corrupt(format!("cannot serialize the journal: {e}")))
+    }
+
+    /// Whether saves are refused for now, after the store did not answer.
+    pub fn backing_off(&self) -> bool {
+        self.ready().is_err()
+    }
+
+    /// Refuses at once while backing off from an unavailable store.
+    fn ready(&self) -> Result<(), StoreError> {
+        match self.retry_at {
+            Some(at) if at > tokio::time::Instant::now() => Err(StoreError::Unavailable(format!(
+                "the journal store did not answer; next try in {}",
+                humantime::format_duration(std::time::Duration::from_secs(
+                    (at - tokio::time::Instant::now()).as_secs() + 1
+                ))
+            ))),
+            _ => Ok(()),
         }
     }
 
-    /// Folds actions another writer stored into ours (ours win on the same id).
+    /// Backs off after an unavailable store; resets after any answer.
+    fn note<T>(&mut self, result: &Result<T, StoreError>) {
+        if matches!(result, Err(StoreError::Unavailable(_))) {
+            self.retry_at = Some(tokio::time::Instant::now() + self.pause);
+            self.pause = (self.pause * 2).min(MAX_PAUSE);
+        } else {
+            self.retry_at = None;
+            self.pause = MIN_PAUSE;
+        }
+    }
+
+    /// One compare-and-swap of `data` against the version last read or written.
+    async fn cas(&mut self, data: &str) -> Result<(), StoreError> {
+        self.ready()?;
+        let written = self.store.save(data, self.version.as_deref()).await;
+        self.note(&written);
+        self.version = Some(written?);
+        Ok(())
+    }
+
+    /// Folds the stored journal into ours. In a shared journal (a writer is set), our own
+    /// records are kept as we have them (we alone update them; one of ours that we do not
+    /// have is a write of ours that timed out and landed later, for an action we never
+    /// started: dropped), and every other replica's are taken as stored. Without a writer
+    /// (one daemon), actions are united by id, ours winning.
     async fn merge_stored(&mut self) -> Result<(), StoreError> {
         let Some(snap) = self.store.load().await? else {
             self.version = None;
             return Ok(());
         };
         let theirs = JournalDoc::parse(&snap.data).map_err(StoreError::Corrupt)?;
-        for a in theirs.actions {
-            if !self
-                .doc
-                .actions
-                .iter()
-                .any(|b| b.id == a.id && b.rule == a.rule)
-            {
-                self.doc.actions.push(a);
+        match &self.writer {
+            Some(me) => {
+                let mine = |a: &ActionRecord| a.by.as_deref() == Some(me.as_str());
+                self.doc.actions.retain(|a| mine(a));
+                let others: Vec<ActionRecord> =
+                    theirs.actions.into_iter().filter(|a| !mine(a)).collect();
+                self.doc.actions.extend(others);
+            }
+            None => {
+                for a in theirs.actions {
+                    if !self
+                        .doc
+                        .actions
+                        .iter()
+                        .any(|b| b.id == a.id && b.rule == a.rule)
+                    {
+                        self.doc.actions.push(a);
+                    }
+                }
             }
         }
         self.doc.actions.sort_by_key(|a| a.started_at);
@@ -155,6 +284,7 @@ mod tests {
             undo: None,
             undone: false,
             verified: None,
+            by: None,
         }
     }
 
@@ -199,5 +329,82 @@ mod tests {
         let back = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
         let ids: Vec<u64> = back.doc.actions.iter().map(|x| x.id).collect();
         assert!(ids.contains(&7) && ids.contains(&8), "{ids:?}");
+    }
+
+    fn by(mut r: ActionRecord, writer: &str) -> ActionRecord {
+        r.by = Some(writer.into());
+        r
+    }
+
+    async fn shared(path: &std::path::Path, writer: &str) -> Journal<FileStore> {
+        Journal::open(FileStore::new(path), jiff::Timestamp::now())
+            .await
+            .with_writer(Some(writer.into()))
+    }
+
+    #[tokio::test]
+    async fn a_replica_never_overwrites_another_replicas_record_with_its_stale_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let mut a = shared(&path, "a").await;
+        a.doc.push_action(by(record(1, ActionResult::Running), "a"));
+        a.save_fenced().await.unwrap();
+        let mut b = shared(&path, "b").await;
+        b.refresh().await.unwrap();
+        // a finishes its action; b, with its old copy, writes something else.
+        a.doc.actions[0].result = ActionResult::Succeeded;
+        a.save().await.unwrap();
+        b.doc.actions[0].result = ActionResult::Running;
+        b.doc
+            .push_action(by(record(2, ActionResult::Succeeded), "b"));
+        b.save().await.unwrap();
+        let back = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
+        let mut results: Vec<(u64, &ActionResult)> =
+            back.doc.actions.iter().map(|x| (x.id, &x.result)).collect();
+        results.sort_by_key(|(id, _)| *id);
+        assert_eq!(
+            results,
+            [(1, &ActionResult::Succeeded), (2, &ActionResult::Succeeded)],
+            "a's record as a wrote it, b's as b wrote it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fenced_save_on_a_stale_view_is_refused_not_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let mut a = shared(&path, "a").await;
+        a.save().await.unwrap();
+        let mut b = shared(&path, "b").await;
+        a.doc.push_action(by(record(1, ActionResult::Running), "a"));
+        a.save_fenced().await.unwrap();
+        // b decided on a view without a's action: its new record must not be stored.
+        b.doc.push_action(by(record(1, ActionResult::Running), "b"));
+        assert!(matches!(
+            b.save_fenced().await,
+            Err(StoreError::Conflict { .. })
+        ));
+        b.doc.actions.retain(|x| x.by.as_deref() != Some("b"));
+        b.refresh().await.unwrap();
+        assert_eq!(b.doc.actions.len(), 1);
+        assert_eq!(b.doc.actions[0].by.as_deref(), Some("a"));
+        assert_eq!(b.doc.next_action_id(), 2, "ids stay unique across replicas");
+    }
+
+    #[tokio::test]
+    async fn a_late_write_of_an_abandoned_action_is_dropped_by_its_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let mut a = shared(&path, "a").await;
+        a.save().await.unwrap();
+        // A write a timed out on, landing later (simulated by a second handle).
+        let mut late = shared(&path, "a").await;
+        late.doc
+            .push_action(by(record(1, ActionResult::Running), "a"));
+        late.save_fenced().await.unwrap();
+        // a never started it: its next save drops it.
+        a.save().await.unwrap();
+        let back = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
+        assert!(back.doc.actions.is_empty(), "{:?}", back.doc.actions);
     }
 }

@@ -108,7 +108,13 @@ fn action() -> impl Strategy<Value = ActionRecord> {
             text(),
             prop::option::of(text()),
         ),
-        (timestamp(), prop::option::of(timestamp()), result(), text()),
+        (
+            timestamp(),
+            prop::option::of(timestamp()),
+            result(),
+            text(),
+            prop::option::of(text()),
+        ),
         (
             // `Some(null)` is written as `null` and read back as `None`: JSON cannot tell
             // them apart, and no actuator records a null undo.
@@ -120,7 +126,7 @@ fn action() -> impl Strategy<Value = ActionRecord> {
         .prop_map(
             |(
                 (id, rule, action, target, key, incident),
-                (started_at, ended_at, result, detail),
+                (started_at, ended_at, result, detail, by),
                 (undo, undone, verified),
             )| ActionRecord {
                 id,
@@ -136,6 +142,7 @@ fn action() -> impl Strategy<Value = ActionRecord> {
                 undo,
                 undone,
                 verified,
+                by,
             },
         )
 }

@@ -50,6 +50,7 @@ fn record(
         undo: None,
         undone: false,
         verified,
+        by: None,
     }
 }
 

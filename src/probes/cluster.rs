@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::node::NodeWatches;
+use super::node_watch::NodeWatches;
 use super::workload::RestartMemory;
 
 /// Shared by every clone of the [`super::Prober`].

@@ -9,6 +9,7 @@ mod cluster;
 mod disk;
 mod http;
 pub mod node;
+mod node_watch;
 mod outcome;
 pub mod patroni;
 mod postgres;
@@ -114,10 +115,7 @@ impl Prober {
         let started = Instant::now();
         let finding = match tokio::time::timeout(timeout, self.find(probe, timeout)).await {
             Ok(f) => f,
-            Err(_) => Finding::new(
-                Outcome::failed("timeout"),
-                format!("no answer within {}", humantime::format_duration(timeout)),
-            ),
+            Err(_) => timed_out(probe.spec.kind(), timeout),
         };
         Observation {
             probe: Arc::from(probe.id.as_str()),
@@ -149,6 +147,23 @@ impl Prober {
             ProbeSpec::Patroni(spec) => self.patroni.probe(&probe.id, spec, timeout).await,
             ProbeSpec::Postgres(spec) => postgres::probe(&probe.id, spec, timeout).await,
         }
+    }
+}
+
+/// A probe that did not finish in time. The Kubernetes kinds look through the API: no answer
+/// from it says nothing about the nodes or the workload, so they could not see (`Unknown`),
+/// and nothing acts on it; every other kind timed out on its target itself (`Failed`).
+fn timed_out(kind: ProbeKind, timeout: Duration) -> Finding {
+    let within = humantime::format_duration(timeout);
+    match kind {
+        ProbeKind::Node | ProbeKind::Workload => Finding::new(
+            Outcome::unknown("api_timeout"),
+            format!("no answer from the kubernetes api within {within}"),
+        ),
+        _ => Finding::new(
+            Outcome::failed("timeout"),
+            format!("no answer within {within}"),
+        ),
     }
 }
 

@@ -1,110 +1,50 @@
 //! `kind = "node"`: the Ready and pressure conditions of every node (or those a label selector
-//! picks), read from a watch-backed store (kube-runtime reflector), not a list per tick.
+//! picks), read from a watch-backed store (`node_watch`), not a list per tick.
 //!
 //! Every node Ready → `Healthy`; some NotReady → `Failed node_not_ready` (the detail names
 //! them and for how long); every node NotReady → `Failed cluster_down`; Memory/Disk/PID
 //! pressure → `Degraded node_pressure`. A node without exactly one Ready condition saying
 //! `True`, `False` or `Unknown` cannot be read: `Unknown node_status_unreadable`, which no
-//! rule acts on (a node just registering has no conditions yet).
+//! rule acts on (a node just registering has no conditions yet). A watch the API has not
+//! answered for `stale_after` → `Unknown watch_stale`: the last nodes it saw are not served
+//! as the nodes now.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
-use kube::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
 
+use super::node_watch::NodeWatches;
 use super::{Finding, Measurement, Outcome};
 use crate::config::NodeSpec;
 use crate::metrics::GaugeName;
 
 const PRESSURES: [&str; 3] = ["MemoryPressure", "DiskPressure", "PIDPressure"];
 
-/// One reflector per label selector, shared by every node probe that uses it.
-pub struct NodeWatches {
-    client: kube::Client,
-    watches: Mutex<HashMap<Option<String>, Arc<NodeWatch>>>,
-}
-
-struct NodeWatch {
-    store: Store<Node>,
-    /// The last error of the watch (RBAC denial, apiserver down), for the probe's detail.
-    last_error: Arc<Mutex<Option<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for NodeWatch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl NodeWatches {
-    pub fn new(client: kube::Client) -> Self {
-        NodeWatches {
-            client,
-            watches: Mutex::default(),
-        }
-    }
-
-    fn get(&self, selector: Option<&str>) -> Arc<NodeWatch> {
-        let key = selector.map(str::to_owned);
-        let mut watches = self.watches.lock().unwrap_or_else(|p| p.into_inner());
-        watches
-            .entry(key)
-            .or_insert_with(|| Arc::new(self.start(selector)))
-            .clone()
-    }
-
-    fn start(&self, selector: Option<&str>) -> NodeWatch {
-        let api: Api<Node> = Api::all(self.client.clone());
-        let mut config = watcher::Config::default();
-        if let Some(s) = selector {
-            config = config.labels(s);
-        }
-        let (store, writer) = reflector::store();
-        let last_error: Arc<Mutex<Option<String>>> = Arc::default();
-        let noted = last_error.clone();
-        let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
-        let task = tokio::spawn(stream.for_each(move |event| {
-            let mut last = noted.lock().unwrap_or_else(|p| p.into_inner());
-            match event {
-                Ok(_) => *last = None,
-                Err(e) => {
-                    tracing::warn!(error = %e, "node watch failed, retrying");
-                    *last = Some(e.to_string());
-                }
-            }
-            futures::future::ready(())
-        }));
-        NodeWatch {
-            store,
-            last_error,
-            task,
-        }
-    }
-}
-
 pub async fn probe(watches: &NodeWatches, id: &str, spec: &NodeSpec, timeout: Duration) -> Finding {
-    let watch = watches.get(spec.label_selector.as_deref());
+    let watch = watches.get(spec.label_selector.as_deref(), spec.stale_after);
     // Leave a little of the probe's own timeout to say why the store is not ready.
     let wait = timeout.mul_f64(0.8);
     if tokio::time::timeout(wait, watch.store.wait_until_ready())
         .await
         .is_err()
     {
-        let why = watch
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_else(|| "no answer yet".into());
+        let why = watch.last_error().unwrap_or_else(|| "no answer yet".into());
         return Finding::new(
             Outcome::unknown("node_watch_not_ready"),
             format!("the node watch has not listed nodes yet: {why}"),
+        );
+    }
+    // The store keeps the last nodes it saw: after `stale_after` without an answer of the
+    // API, they say nothing about the nodes now.
+    if let Some((silent, why)) = watch.stale(spec.stale_after) {
+        return Finding::new(
+            Outcome::unknown("watch_stale"),
+            format!(
+                "the node watch has had no answer from the kubernetes api for {} (stale after {}): {why}",
+                humantime::format_duration(Duration::from_secs(silent.as_secs())),
+                humantime::format_duration(spec.stale_after)
+            ),
         );
     }
     assess(id, &watch.store.state(), jiff::Timestamp::now())

@@ -56,6 +56,8 @@ pub struct Context<'a> {
     pub scorer: &'a Scorer,
     pub doc: &'a mut JournalDoc,
     pub journal_problem: Option<&'a str>,
+    /// This replica's name in a shared journal, written in the records it creates.
+    pub writer: Option<&'a str>,
     pub metrics: &'a Metrics,
     /// The projected time ([`crate::clock`]): stamps and durations.
     pub now: jiff::Timestamp,
@@ -155,6 +157,7 @@ impl Remediator {
                     undo: None,
                     undone: false,
                     verified: None,
+                    by: cx.writer.map(str::to_owned),
                 });
                 to_start.push(id);
                 if let Some(since) = trigger_since {
@@ -195,16 +198,18 @@ impl Remediator {
         }
     }
 
-    /// Drops records that could not be persisted: no action without a journal entry.
-    pub fn abandon(&mut self, cx: &mut Context<'_>, records: &[u64], why: &str) {
-        cx.doc.actions.retain(|a| !records.contains(&a.id));
+    /// Drops records that will not run: not persisted (no action without a journal entry),
+    /// or persisted after this replica stopped leading. The decision becomes `hold`.
+    pub fn abandon(&mut self, cx: &mut Context<'_>, records: &[u64], hold: Hold) {
+        let writer = cx.writer;
+        cx.doc
+            .actions
+            .retain(|a| !(records.contains(&a.id) && a.by.as_deref() == writer));
         self.trigger_since.retain(|id, _| !records.contains(id));
         for entry in self.last.values_mut() {
             if matches!(entry.decision, Decision::Act { .. }) {
-                entry.decision = Decision::Hold(Hold::JournalUnavailable {
-                    detail: why.to_owned(),
-                });
-                warn!(rule = %entry.rule, "hold: journal unavailable: {why}");
+                entry.decision = Decision::Hold(hold.clone());
+                warn!(rule = %entry.rule, reason = hold.code(), "hold: {hold}");
             }
         }
     }

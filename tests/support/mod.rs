@@ -2,15 +2,19 @@
 //! processes it started, by process group) when their guard drops, even on panic.
 #![allow(dead_code)]
 
+pub mod action_sink;
 pub mod demo_process;
 pub mod deploy;
 pub mod engine_driver;
 pub mod exposition;
 pub mod fake_patroni;
 pub mod http_target;
+pub mod journal_audit;
 pub mod kube_api;
 pub mod notify_harness;
+pub mod replica;
 pub mod scenario;
+pub mod tcp_proxy;
 pub mod webhook_sink;
 
 use std::future::Future;

@@ -33,12 +33,24 @@ pub const SA_NAMESPACE: &str = "astreinte";
 /// One request as the server received it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// When the server received it (its clock).
+    pub at: jiff::Timestamp,
     pub verb: &'static str,
     pub method: String,
     pub path: String,
     pub query: HashMap<String, String>,
     pub content_type: String,
     pub body: Value,
+}
+
+/// One write the server applied: when (its clock), what, and the object as stored.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub at: jiff::Timestamp,
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    pub object: Value,
 }
 
 pub struct Shared {
@@ -48,6 +60,8 @@ pub struct Shared {
     pub used: Mutex<BTreeSet<Permission>>,
     pub denied: Mutex<BTreeSet<Permission>>,
     pub requests: Mutex<Vec<Request>>,
+    /// Every successful write (create, update, patch), in order, with the server's time.
+    pub writes: Mutex<Vec<Written>>,
     pub faults: Mutex<Vec<Fault>>,
     pub rollout: Mutex<Rollout>,
     pub bookmark_every: Mutex<Duration>,
@@ -88,6 +102,7 @@ impl KubeApi {
             used: Mutex::default(),
             denied: Mutex::default(),
             requests: Mutex::default(),
+            writes: Mutex::default(),
             faults: Mutex::default(),
             rollout: Mutex::new(Rollout::Completes(Duration::from_millis(200))),
             bookmark_every: Mutex::new(Duration::from_secs(1)),
@@ -237,6 +252,30 @@ impl KubeApi {
             .collect()
     }
 
+    /// Every write the server applied, in order.
+    pub fn writes(&self) -> Vec<Written> {
+        self.shared.writes.lock().unwrap().clone()
+    }
+
+    /// Who held the Lease `namespace/name` after each write to it: (when, holderIdentity).
+    pub fn lease_history(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Vec<(jiff::Timestamp, Option<String>)> {
+        self.writes()
+            .into_iter()
+            .filter(|w| w.resource == "leases" && w.namespace == namespace && w.name == name)
+            .map(|w| {
+                let holder = w.object["spec"]["holderIdentity"]
+                    .as_str()
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned);
+                (w.at, holder)
+            })
+            .collect()
+    }
+
     pub fn clear_requests(&self) {
         self.shared.requests.lock().unwrap().clear();
     }
@@ -311,6 +350,11 @@ fn key_of(object: &Value) -> Key {
         m["namespace"].as_str().unwrap_or(""),
         m["name"].as_str().unwrap_or_default(),
     )
+}
+
+/// Writes a kubeconfig for the server at `url` (this server, or a proxy in front of it).
+pub fn write_kubeconfig(path: &Path, url: &str) {
+    std::fs::write(path, kubeconfig_yaml(url)).unwrap();
 }
 
 fn kubeconfig_yaml(url: &str) -> String {

@@ -119,6 +119,7 @@ pub async fn handle(
         .to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     shared.requests.lock().unwrap().push(Request {
+        at: jiff::Timestamp::now(),
         verb,
         method: method.to_string(),
         path: uri.path().to_owned(),
@@ -275,10 +276,24 @@ fn create(shared: &Arc<Shared>, t: &Target, mut body: Value) -> Response {
     let result = shared.store.lock().unwrap().create(&key, body);
     match result {
         Ok(o) => {
+            shared.note_write(&key, &o);
             rollout::after_write(shared, &key, None, &o);
             ok(StatusCode::CREATED, o)
         }
         Err(e) => write_error(e, t, &name),
+    }
+}
+
+impl Shared {
+    /// Appends a write to the write log.
+    pub fn note_write(&self, key: &Key, object: &Value) {
+        self.writes.lock().unwrap().push(super::Written {
+            at: jiff::Timestamp::now(),
+            resource: key.resource.clone(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            object: object.clone(),
+        });
     }
 }
 
@@ -373,6 +388,7 @@ fn respond_write(
 ) -> Response {
     match result {
         Ok(o) => {
+            shared.note_write(key, &o);
             rollout::after_write(shared, key, Some(before), &o);
             let shown = if t.subresource.as_deref() == Some("scale") {
                 scale_of(&o)
