@@ -108,7 +108,7 @@ const BREAKAGES: [Breakage; 5] = [
     ("probes.toml", "found `colour`", |p, r| {
         (format!("{p}colour = \"red\"\n"), r.to_owned())
     }),
-    ("probes.toml", "field `probe.0.interval`", |p, r| {
+    ("probes.toml", "probe \"api\": field `interval`", |p, r| {
         (
             p.replace("interval = \"1s\"", "interval = \"soon\""),
             r.to_owned(),
