@@ -81,9 +81,7 @@ async fn replica<S: Store>(
     leader: watch::Receiver<bool>,
 ) -> Engine<S> {
     astreinte::app::install_crypto();
-    let journal = Journal::open(store, jiff::Timestamp::now())
-        .await
-        .with_writer(Some(who.into()));
+    let journal = Journal::open_as(store, Some(who.into()), jiff::Timestamp::now()).await;
     let actuators = Actuators::new().unwrap();
     let (remediator, results) = Remediator::new(actuators, Prober::new().unwrap(), leader);
     Engine::new(

@@ -14,6 +14,8 @@ mod doc;
 mod file_store;
 mod kube_store;
 mod memory_store;
+mod read;
+mod stale;
 mod store;
 
 pub use any_store::AnyStore;
@@ -21,6 +23,7 @@ pub use doc::{ActionRecord, ActionResult, JournalDoc, MAX_ACTIONS, SCHEMA};
 pub use file_store::FileStore;
 pub use kube_store::KubeStore;
 pub use memory_store::MemoryStore;
+pub use stale::{Expired, STALE_MARGIN};
 pub use store::{Snapshot, Store, StoreError};
 
 /// The first pause after the store did not answer; it doubles up to [`MAX_PAUSE`].
@@ -34,9 +37,12 @@ pub struct Journal<S> {
     store: S,
     pub doc: JournalDoc,
     version: Option<String>,
-    /// Set when the stored journal could not be read back; remediation holds until an
-    /// operator acts (`journal_unavailable`).
+    /// Set while remediation must hold (`journal_unavailable`): the stored journal is
+    /// corrupt or refused (until an operator acts), or not read yet (see `unread`).
     pub problem: Option<String>,
+    /// The store did not answer when the journal was opened: it is read again, with the
+    /// backoff below, until it answers ([`Journal::retry_read`]).
+    unread: bool,
     /// This replica's identity in a shared journal (its Lease `holderIdentity`).
     pub(crate) writer: Option<String>,
     /// After the store was unavailable: no call before this instant, so that a store that
@@ -48,48 +54,6 @@ pub struct Journal<S> {
 }
 
 impl<S: Store> Journal<S> {
-    /// Reads the journal back. Actions left `Running` by a crash become `Interrupted`.
-    /// A corrupt journal is not overwritten: the daemon starts empty and holds remediation.
-    pub async fn open(store: S, now: jiff::Timestamp) -> Self {
-        let mut journal = Journal {
-            store,
-            doc: JournalDoc::default(),
-            version: None,
-            problem: None,
-            writer: None,
-            retry_at: None,
-            pause: MIN_PAUSE,
-            followed_at: None,
-        };
-        match journal.store.load().await {
-            Ok(None) => {}
-            Ok(Some(snap)) => match JournalDoc::parse(&snap.data) {
-                Ok(doc) => {
-                    journal.doc = doc;
-                    journal.version = Some(snap.version);
-                    warn_future_stamps(&journal.doc, now);
-                    let n = journal.doc.mark_interrupted(now);
-                    if n > 0 {
-                        tracing::warn!(
-                            actions = n,
-                            "actions interrupted by the last stop are counted in budgets"
-                        );
-                    }
-                }
-                Err(e) => {
-                    journal.problem = Some(format!(
-                        "journal is corrupt ({e}); it was left untouched; remediation is held until it is repaired or removed"
-                    ));
-                }
-            },
-            Err(e) => journal.problem = Some(format!("cannot read the journal: {e}")),
-        }
-        if let Some(p) = &journal.problem {
-            tracing::error!(problem = %p, "journal");
-        }
-        journal
-    }
-
     /// Names this replica in a shared journal: the records it creates carry it (`by`), and
     /// a merge treats them as its own.
     pub fn with_writer(mut self, writer: Option<String>) -> Self {
@@ -168,9 +132,24 @@ impl<S: Store> Journal<S> {
             .map_err(|e| StoreError::Corrupt(format!("cannot serialize the journal: {e}")))
     }
 
-    /// Whether saves are refused for now, after the store did not answer.
+    /// Whether saves are refused for now: the store did not answer (lately, or ever since
+    /// the start: nothing may be written over a journal not read yet).
     pub fn backing_off(&self) -> bool {
-        self.ready().is_err()
+        self.unread || self.ready().is_err()
+    }
+
+    /// In a shared journal, marks interrupted another replica's `Running` actions whose
+    /// deadline (plus [`STALE_MARGIN`]) has passed: that replica stopped answering and will
+    /// never write their end. See [`JournalDoc::expire_stale`]. The caller saves.
+    pub fn expire_stale(
+        &mut self,
+        now: jiff::Timestamp,
+        deadline_of: impl Fn(&str) -> std::time::Duration,
+    ) -> Vec<Expired> {
+        match (&self.writer, self.unread) {
+            (Some(me), false) => self.doc.expire_stale(now, me, deadline_of),
+            _ => vec![],
+        }
     }
 
     /// Refuses at once while backing off from an unavailable store.
@@ -220,9 +199,23 @@ impl<S: Store> Journal<S> {
         match &self.writer {
             Some(me) => {
                 let mine = |a: &ActionRecord| a.by.as_deref() == Some(me.as_str());
+                // Another replica's record we marked interrupted after its deadline, still
+                // `Running` as stored: our marking stands until it is written.
+                let marked: Vec<ActionRecord> = self
+                    .doc
+                    .actions
+                    .iter()
+                    .filter(|a| !mine(a) && a.interrupted_by.as_deref() == Some(me.as_str()))
+                    .cloned()
+                    .collect();
                 self.doc.actions.retain(|a| mine(a));
-                let others: Vec<ActionRecord> =
-                    theirs.actions.into_iter().filter(|a| !mine(a)).collect();
+                let others =
+                    theirs.actions.into_iter().filter(|a| !mine(a)).map(|a| {
+                        match marked.iter().find(|m| m.id == a.id && m.by == a.by) {
+                            Some(m) if a.result == ActionResult::Running => m.clone(),
+                            _ => a,
+                        }
+                    });
                 self.doc.actions.extend(others);
             }
             None => {
@@ -285,6 +278,8 @@ mod tests {
             undone: false,
             verified: None,
             by: None,
+            deadline: None,
+            interrupted_by: None,
         }
     }
 
@@ -337,9 +332,12 @@ mod tests {
     }
 
     async fn shared(path: &std::path::Path, writer: &str) -> Journal<FileStore> {
-        Journal::open(FileStore::new(path), jiff::Timestamp::now())
-            .await
-            .with_writer(Some(writer.into()))
+        Journal::open_as(
+            FileStore::new(path),
+            Some(writer.into()),
+            jiff::Timestamp::now(),
+        )
+        .await
     }
 
     #[tokio::test]
@@ -406,5 +404,127 @@ mod tests {
         a.save().await.unwrap();
         let back = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
         assert!(back.doc.actions.is_empty(), "{:?}", back.doc.actions);
+    }
+
+    /// A store whose answers can be cut: `load` and `save` fail as unavailable while down.
+    #[derive(Default)]
+    struct Flaky {
+        inner: MemoryStore,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl Store for &Flaky {
+        async fn load(&self) -> Result<Option<Snapshot>, StoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("connection refused".into()));
+            }
+            self.inner.load().await
+        }
+
+        async fn save(&self, data: &str, expected: Option<&str>) -> Result<String, StoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("connection refused".into()));
+            }
+            self.inner.save(data, expected).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_journal_not_read_during_an_outage_is_read_again_once_the_store_answers() {
+        let store = Flaky::default();
+        let now = jiff::Timestamp::now();
+        let mut seed = Journal::open(&store, now).await;
+        seed.doc.push_action(record(1, ActionResult::Succeeded));
+        seed.save().await.unwrap();
+        store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+
+        let mut j = Journal::open_as(&store, Some("b".into()), now).await;
+        assert!(j.unread());
+        let problem = j.problem.clone().unwrap();
+        assert!(problem.contains("could not be read yet"), "{problem}");
+        assert!(
+            j.backing_off(),
+            "nothing is written over a journal not read"
+        );
+        assert!(j.save().await.is_err());
+        // Within the backoff pause, no call; after it, still down: held, retried later.
+        assert!(!j.retry_read(now).await);
+        tokio::time::advance(MIN_PAUSE).await;
+        assert!(!j.retry_read(now).await);
+        assert!(j.unread() && j.problem.is_some());
+
+        store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::advance(MAX_PAUSE).await;
+        assert!(j.retry_read(now).await);
+        assert!(!j.unread() && j.problem.is_none());
+        assert_eq!(
+            j.doc.actions.len(),
+            1,
+            "the stored journal, not an empty one"
+        );
+        j.save().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_corrupt_journal_is_never_read_again_on_its_own() {
+        let store = Flaky::default();
+        store
+            .inner
+            .save("{\"schema\": 1, \"actions\": [tru", None)
+            .await
+            .unwrap();
+        let mut j = Journal::open_as(&store, Some("b".into()), jiff::Timestamp::now()).await;
+        assert!(j.problem.as_deref().unwrap().contains("corrupt"));
+        assert!(
+            !j.unread(),
+            "read, and corrupt: not a store that did not answer"
+        );
+        tokio::time::advance(MAX_PAUSE).await;
+        assert!(!j.retry_read(jiff::Timestamp::now()).await);
+        assert!(j.problem.as_deref().unwrap().contains("corrupt"));
+    }
+
+    #[tokio::test]
+    async fn a_shared_journal_marks_at_open_only_this_replicas_running_actions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let mut a = shared(&path, "a").await;
+        a.doc.push_action(by(record(1, ActionResult::Running), "a"));
+        a.doc.push_action(by(record(2, ActionResult::Running), "b"));
+        a.save().await.unwrap();
+        let b = shared(&path, "b").await;
+        let results: Vec<_> = b.doc.actions.iter().map(|x| x.result.clone()).collect();
+        assert_eq!(
+            results,
+            [ActionResult::Running, ActionResult::Interrupted],
+            "a's action is a's to end; b's own was cut off by b's stop"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_record_marked_by_a_replica_survives_its_merge_until_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let mut dead = shared(&path, "a").await;
+        let mut r = by(record(1, ActionResult::Running), "a");
+        r.deadline = Some(std::time::Duration::from_secs(10));
+        dead.doc.push_action(r);
+        dead.save_fenced().await.unwrap();
+        drop(dead);
+        let mut b = shared(&path, "b").await;
+        let now = jiff::Timestamp::UNIX_EPOCH + std::time::Duration::from_secs(3600);
+        let expired = b.expire_stale(now, |_| std::time::Duration::from_secs(300));
+        assert_eq!(expired.len(), 1);
+        // Someone else writes in between: b's save conflicts, merges, and keeps its marking.
+        let mut c = shared(&path, "c").await;
+        c.doc
+            .push_action(by(record(2, ActionResult::Succeeded), "c"));
+        c.save().await.unwrap();
+        b.save().await.unwrap();
+        let back = Journal::open(FileStore::new(&path), now).await;
+        let first = back.doc.actions.iter().find(|x| x.id == 1).unwrap();
+        assert_eq!(first.result, ActionResult::Interrupted);
+        assert_eq!(first.interrupted_by.as_deref(), Some("b"));
+        assert!(back.doc.actions.iter().any(|x| x.id == 2));
     }
 }
