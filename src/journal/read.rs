@@ -15,8 +15,9 @@ impl<S: Store> Journal<S> {
         Self::open_as(store, None, now).await
     }
 
-    /// Reads the journal back as `writer` (this replica's identity in a shared journal, see
-    /// [`Journal::with_writer`]). This replica's actions left `Running` by its stop become
+    /// Reads the journal back as `writer`: this replica's identity in a shared journal (its
+    /// Lease `holderIdentity`); the records it creates carry it (`by`), and a merge treats
+    /// them as its own. This replica's actions left `Running` by its stop become
     /// `Interrupted`; another replica's are left to it until their deadline has passed
     /// ([`Journal::expire_stale`]). A corrupt journal is not overwritten: the daemon starts
     /// empty and holds remediation. A store that does not answer is read again later
