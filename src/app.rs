@@ -263,7 +263,7 @@ pub async fn run(
     info!(journal = %store.describe(), "journal");
     // A journal in a ConfigMap is shared by the replicas: each names the records it writes.
     let writer = matches!(store, AnyStore::Kube(_)).then(identity);
-    let journal = Journal::open(store, clock.now()).await.with_writer(writer);
+    let journal = Journal::open_as(store, writer, clock.now()).await;
     // Local mode: one daemon, always the leader. In a cluster: the Lease holder.
     let (_local_leader, local) = watch::channel(true);
     let leader = cluster.as_ref().map_or(local, |c| c.leader.clone());

@@ -7,6 +7,11 @@
 //!   on it: its fenced write is refused, it re-reads, and the cooldown holds.
 //! - A replica that stops leading while its action's entry is being written does not start
 //!   the action, and removes the entry.
+//! - A replica that died mid-action (no one will write its end) holds its rule as in flight
+//!   only until the action's deadline plus a margin has passed; then the new leader marks it
+//!   interrupted (who, why), it counts, and the rule acts again only on a new incident,
+//!   within its budget and cooldown.
+//! - A replica started while another one's action runs leaves that action alone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -19,7 +24,9 @@ use std::time::Duration;
 use astreinte::actuators::Actuators;
 use astreinte::config::{Config, load_dir};
 use astreinte::engine::Engine;
-use astreinte::journal::{FileStore, Journal, Snapshot, Store, StoreError};
+use astreinte::journal::{
+    ActionResult, FileStore, Journal, STALE_MARGIN, Snapshot, Store, StoreError,
+};
 use astreinte::metrics::Metrics;
 use astreinte::probes::{Observation, Outcome, ProbeKind, Prober};
 use astreinte::remediation::Remediator;
@@ -50,12 +57,24 @@ impl Store for LoseLeadOnSave {
 }
 
 fn config(dir: &Path, target: &HttpTarget, sink: &ActionSink, who: &str) -> Arc<Config> {
+    config_with(dir, target, sink, who, "max = 100, per = \"1h\"", "1h")
+}
+
+fn config_with(
+    dir: &Path,
+    target: &HttpTarget,
+    sink: &ActionSink,
+    who: &str,
+    budget: &str,
+    cooldown: &str,
+) -> Arc<Config> {
     let dir = dir.join(who);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("probes.toml"),
         format!(
-            "[[probe]]\nid = \"api\"\nkind = \"http\"\nurl = \"{}\"\ntimeout = \"500ms\"\n",
+            "[incidents]\ngreen_period = \"1s\"\n\n\
+             [[probe]]\nid = \"api\"\nkind = \"http\"\nurl = \"{}\"\ntimeout = \"500ms\"\n",
             target.url("/switchable")
         ),
     )
@@ -66,7 +85,7 @@ fn config(dir: &Path, target: &HttpTarget, sink: &ActionSink, who: &str) -> Arc<
             "[policy]\nmode = \"enforce\"\n\n[[rule]]\nid = \"act\"\n\
              trigger = {{ probe = \"api\", min_level = \"P2\" }}\n\
              action = {{ kind = \"http\", method = \"POST\", url = \"{}\" }}\n\
-             budget = {{ max = 100, per = \"1h\" }}\ncooldown = \"1h\"\ndeadline = \"5s\"\n",
+             budget = {{ {budget} }}\ncooldown = \"{cooldown}\"\ndeadline = \"5s\"\n",
             sink.url(who)
         ),
     )
@@ -81,9 +100,7 @@ async fn replica<S: Store>(
     leader: watch::Receiver<bool>,
 ) -> Engine<S> {
     astreinte::app::install_crypto();
-    let journal = Journal::open(store, jiff::Timestamp::now())
-        .await
-        .with_writer(Some(who.into()));
+    let journal = Journal::open_as(store, Some(who.into()), jiff::Timestamp::now()).await;
     let actuators = Actuators::new().unwrap();
     let (remediator, results) = Remediator::new(actuators, Prober::new().unwrap(), leader);
     Engine::new(
@@ -195,4 +212,181 @@ async fn a_replica_that_stops_leading_while_writing_does_not_act() {
         "the entry is removed: {:?}",
         doc.actions
     );
+}
+
+fn healthy(at: jiff::Timestamp) -> Observation {
+    Observation {
+        outcome: Outcome::Healthy,
+        detail: "HTTP 200".into(),
+        ..failed(at)
+    }
+}
+
+/// Green long enough for the open incident to resolve (green period: 1 s; the level falls
+/// after a few healthy results, and ten clear the window of intermittent errors).
+async fn recover<S: Store>(e: &mut Engine<S>, now: jiff::Timestamp) {
+    for i in 0..10 {
+        e.handle(&healthy(now + Duration::from_millis(100 * i)));
+    }
+    e.tick(now + Duration::from_secs(3));
+    e.remediate(now + Duration::from_secs(3)).await;
+    e.persist().await;
+}
+
+fn stored(path: &Path) -> astreinte::journal::JournalDoc {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_dead_replicas_running_action_holds_its_rule_until_its_deadline_then_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.json");
+    let target = HttpTarget::start().await;
+    target.status.store(500, Ordering::SeqCst);
+    let sink = ActionSink::start(Duration::from_millis(50)).await;
+    let t0 = jiff::Timestamp::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let budget = "max = 2, per = \"1h\"";
+
+    // a decides, writes its entry, starts the action and dies: no end is ever written.
+    let (_lead_a, rx_a) = watch::channel(true);
+    let mut a = replica(
+        FileStore::new(&path),
+        config_with(dir.path(), &target, &sink, "a", budget, "30s"),
+        "a",
+        rx_a,
+    )
+    .await;
+    a.handle(&failed(at(0) - Duration::from_secs(2)));
+    a.handle(&failed(at(0) - Duration::from_secs(1)));
+    a.remediate(at(0)).await;
+    drop(a);
+    assert_eq!(stored(&path).actions[0].result, ActionResult::Running);
+
+    // b starts (a new pod) and leads: a's action is not b's, and its deadline has not passed.
+    let (_lead_b, rx_b) = watch::channel(true);
+    let mut b = replica(
+        FileStore::new(&path),
+        config_with(dir.path(), &target, &sink, "b", budget, "30s"),
+        "b",
+        rx_b,
+    )
+    .await;
+    tick(&mut b, at(1)).await;
+    assert_eq!(reason(&b), "in_flight");
+    // Deadline 5 s + margin: not before.
+    let limit = 5 + STALE_MARGIN.as_secs();
+    tick(&mut b, at(limit)).await;
+    assert_eq!(
+        reason(&b),
+        "in_flight",
+        "still within the deadline and margin"
+    );
+    assert_eq!(stored(&path).actions[0].result, ActionResult::Running);
+
+    // Past it: interrupted, marked by b, counted, and not repeated blindly.
+    tick(&mut b, at(limit + 1)).await;
+    assert_eq!(
+        reason(&b),
+        "already_tried",
+        "the same incident is not retried blindly"
+    );
+    let doc = stored(&path);
+    let first = &doc.actions[0];
+    assert_eq!(first.result, ActionResult::Interrupted);
+    assert_eq!(first.by.as_deref(), Some("a"));
+    assert_eq!(first.interrupted_by.as_deref(), Some("b"));
+    assert!(
+        first.detail.contains(
+            "interrupted: replica a stopped answering; marked by b after the 5s deadline"
+        ),
+        "{}",
+        first.detail
+    );
+    let noted = doc.incidents.open.values().any(|i| {
+        i.timeline
+            .iter()
+            .any(|e| e.text.contains("replica a stopped answering; marked by b"))
+    });
+    assert!(
+        noted,
+        "on the incident's timeline: {:?}",
+        doc.incidents.open
+    );
+
+    // A new incident: the rule acts again (one of its two per hour left)…
+    recover(&mut b, at(limit + 2)).await;
+    tick(&mut b, at(limit + 10)).await;
+    let calls: Vec<String> = sink.calls().into_iter().map(|c| c.who).collect();
+    assert_eq!(
+        calls,
+        ["a", "b"],
+        "b acted once, on the new incident: {:?}",
+        b.decisions()
+    );
+    // …and the interrupted action counted: the budget is spent.
+    recover(&mut b, at(limit + 50)).await;
+    tick(&mut b, at(limit + 60)).await;
+    assert_eq!(reason(&b), "budget_exhausted");
+    assert_eq!(sink.calls().len(), 2);
+}
+
+#[tokio::test]
+async fn a_replica_started_during_anothers_action_leaves_it_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.json");
+    let target = HttpTarget::start().await;
+    target.status.store(500, Ordering::SeqCst);
+    // The action takes 3 s (its deadline is 5 s).
+    let sink = ActionSink::start(Duration::from_secs(3)).await;
+    let (lead_a, rx_a) = watch::channel(true);
+    let mut a = replica(
+        FileStore::new(&path),
+        config(dir.path(), &target, &sink, "a"),
+        "a",
+        rx_a,
+    )
+    .await;
+    let t0 = jiff::Timestamp::now();
+    a.handle(&failed(t0 - Duration::from_secs(2)));
+    a.handle(&failed(t0 - Duration::from_secs(1)));
+    a.remediate(t0).await;
+    a.persist().await;
+
+    // b starts meanwhile, then leads: a's action stays a's, running, and holds the rule.
+    let (_lead_b, rx_b) = watch::channel(false);
+    let mut b = replica(
+        FileStore::new(&path),
+        config(dir.path(), &target, &sink, "b"),
+        "b",
+        rx_b,
+    )
+    .await;
+    assert_eq!(stored(&path).actions[0].result, ActionResult::Running);
+    lead_a.send_replace(false);
+    _lead_b.send_replace(true);
+    tick(&mut b, t0 + Duration::from_secs(1)).await;
+    assert_eq!(reason(&b), "in_flight");
+    assert_eq!(stored(&path).actions[0].result, ActionResult::Running);
+
+    // a, alive, writes its end; b reads it and never marks it.
+    let result = tokio::time::timeout(Duration::from_secs(5), a.next_task_result())
+        .await
+        .unwrap()
+        .unwrap();
+    a.on_task_result(result, jiff::Timestamp::now());
+    a.persist().await;
+    assert_eq!(stored(&path).actions[0].result, ActionResult::Succeeded);
+    // b re-reads the shared journal at most once a second while a's action runs there.
+    for _ in 0..10 {
+        tick(&mut b, t0 + Duration::from_secs(4)).await;
+        if reason(&b) != "in_flight" {
+            break;
+        }
+    }
+    assert_eq!(reason(&b), "cooldown", "b read a's end");
+    let first = &stored(&path).actions[0];
+    assert_eq!(first.result, ActionResult::Succeeded);
+    assert_eq!(first.interrupted_by, None);
+    assert_eq!(sink.calls().len(), 1);
 }

@@ -17,7 +17,13 @@
 //! by the Lease holder (the server's Lease history), and no journal entry is lost (the
 //! server's write log, each replica's `astreinte_remediation_actions_total`, the target).
 //!
-//! Both rows run at once (about 2 min 10 s in all).
+//! Row C, "a replica started while the API is unreachable": the daemon starts with the
+//! connections to the API refused, so its journal (a ConfigMap holding an earlier replica's
+//! action) cannot be read; it runs, holds, and reads the journal again with the backoff. The
+//! API comes back with one more 503 on the journal: the replica leads, holds
+//! `journal_unavailable`, then reads the journal (keeping the earlier action) and acts once.
+//!
+//! The rows run at once (about 2 min 10 s in all; row C about 20 s).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -401,5 +407,139 @@ mod row_b {
                 .count(),
             history.len()
         );
+    }
+}
+
+mod row_c {
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(3);
+    const RENEW: Duration = Duration::from_millis(500);
+
+    fn probes(kube: &str, target: &HttpTarget) -> String {
+        format!(
+            "{kube}[[probe]]\nid = \"api\"\nkind = \"http\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+            target.url("/switchable")
+        )
+    }
+
+    fn rules(sink: &ActionSink) -> String {
+        format!(
+            "[policy]\nmode = \"enforce\"\n\n[[rule]]\nid = \"act\"\n\
+             trigger = {{ probe = \"api\", min_level = \"P2\" }}\n\
+             action = {{ kind = \"http\", method = \"POST\", url = \"{}\" }}\n\
+             budget = {{ max = 1, per = \"1h\" }}\ndeadline = \"5s\"\n",
+            sink.url("c")
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replica_started_while_the_api_is_unreachable_reads_its_journal_when_it_is_back() {
+        let api = KubeApi::start().await;
+        let earlier = serde_json::json!({
+            "schema": 1,
+            "actions": [{
+                "id": 1, "rule": "older", "action": "http", "target": "x", "key": "k",
+                "started_at": "2026-01-01T00:00:00Z", "result": { "state": "succeeded" },
+                "by": "astreinte-old"
+            }]
+        });
+        api.put(objects::configmap(
+            "astreinte",
+            JOURNAL,
+            serde_json::json!({ "journal.json": earlier.to_string() }),
+        ));
+        let proxy = TcpProxy::start(addr_of(&api.url)).await;
+        proxy.set(Mode::Refuse);
+        let target = HttpTarget::start().await;
+        target.status.store(500, Ordering::SeqCst);
+        let sink = ActionSink::start(Duration::from_millis(50)).await;
+        let dir = tempfile::tempdir().unwrap();
+        let kube = kube_section(dir.path(), &proxy, LEASE, RENEW);
+        let d = Replica::start(
+            "astreinte-c",
+            &dir.path().join("c"),
+            &probes(&kube, &target),
+            &rules(&sink),
+        );
+        let started = Instant::now();
+
+        // Up without the API: it probes, sees the failure, holds, and says why.
+        wait_for(
+            "the service seen failing",
+            Duration::from_secs(10),
+            || async {
+                let s = d.probe_status("api").await?;
+                (s["outcome"] == "failed").then_some(())
+            },
+        )
+        .await;
+        assert!(
+            d.log_tail(200)
+                .contains("the journal could not be read yet"),
+            "{}",
+            d.log_tail(50)
+        );
+        assert_eq!(d.sample("astreinte_leader").await, Some(0.0));
+        assert!(sink.calls().is_empty());
+
+        // Back, with one more 503 on the journal: it leads, and holds on the journal.
+        api.fail_next("get", "configmaps", JOURNAL, 1, 503);
+        proxy.set(Mode::Up);
+        let hold = "astreinte_remediation_decisions_total{rule=\"act\",decision=\"hold\",reason=\"journal_unavailable\"}";
+        wait_for(
+            "the journal_unavailable hold",
+            Duration::from_secs(15),
+            || async { (d.sample(hold).await? >= 1.0).then_some(()) },
+        )
+        .await;
+        assert!(
+            sink.calls().is_empty(),
+            "no action before the journal is read"
+        );
+
+        // Read: it acts, once, and the earlier replica's action is still there.
+        wait_for("the action", Duration::from_secs(20), || async {
+            (!sink.calls().is_empty()).then_some(())
+        })
+        .await;
+        let journal = wait_for(
+            "the action's end stored",
+            Duration::from_secs(10),
+            || async {
+                let j = stored_journal(&api, JOURNAL)?;
+                j.actions
+                    .iter()
+                    .any(|a| a.rule == "act" && a.result == ActionResult::Succeeded)
+                    .then_some(j)
+            },
+        )
+        .await;
+        let actions: Vec<_> = journal
+            .actions
+            .iter()
+            .map(|a| (a.id, a.rule.as_str(), a.by.as_deref()))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                (1, "older", Some("astreinte-old")),
+                (2, "act", Some("astreinte-c"))
+            ],
+            "read, not overwritten"
+        );
+        assert!(
+            d.log_tail(400)
+                .contains("journal read, remediation resumes"),
+            "{}",
+            d.log_tail(50)
+        );
+        let budget = "astreinte_remediation_decisions_total{rule=\"act\",decision=\"hold\",reason=\"budget_exhausted\"}";
+        wait_for("the budget holds", Duration::from_secs(5), || async {
+            (d.sample(budget).await? >= 1.0).then_some(())
+        })
+        .await;
+        assert_eq!(sink.calls().len(), 1, "acted once");
+        eprintln!("row C took {:?}", started.elapsed());
     }
 }

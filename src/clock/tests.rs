@@ -60,6 +60,8 @@ fn action(started_at: Timestamp) -> ActionRecord {
         undone: false,
         verified: None,
         by: None,
+        deadline: None,
+        interrupted_by: None,
     }
 }
 

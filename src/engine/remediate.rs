@@ -9,10 +9,14 @@ use tracing::{error, info, warn};
 
 use super::Engine;
 use crate::clock::Now;
-use crate::incident::Event;
+use crate::incident::{EntryKind, Event};
 use crate::journal::{Store, StoreError};
 use crate::policy::Hold;
 use crate::remediation::{Context, DecisionEntry, Remediator, TaskResult};
+
+/// The deadline of a record whose rule is gone from the configuration and that was written
+/// without its own (the default deadline of a rule).
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
 
 impl<S: Store> Engine<S> {
     /// The last decision of each rule.
@@ -63,12 +67,16 @@ impl<S: Store> Engine<S> {
     /// starts under a replica the Lease has moved away from, however long the write took.
     pub async fn remediate(&mut self, now: impl Into<Now>) {
         let now = now.into();
+        if self.journal.unread() && self.journal.retry_read(now.at).await {
+            self.resolve_unwatched();
+        }
         if self
             .remediation
             .as_ref()
             .is_some_and(|(r, _)| r.is_leader())
         {
             self.journal.follow_others().await;
+            self.expire_stale(now.at);
         }
         let Some((records, mut events)) = self.with_context(now, |r, cx| r.evaluate(cx)) else {
             return;
@@ -118,6 +126,27 @@ impl<S: Store> Engine<S> {
         }
         self.apply(events);
         self.publish();
+    }
+
+    /// Marks interrupted another replica's actions still `Running` past their deadline (its
+    /// replica died), and notes it on their incidents' timelines; saved with the next write.
+    fn expire_stale(&mut self, now: jiff::Timestamp) {
+        let config = self.config.clone();
+        let deadline_of = |rule: &str| {
+            config
+                .rules
+                .iter()
+                .find(|r| r.id == rule)
+                .map_or(DEFAULT_DEADLINE, |r| r.deadline())
+        };
+        for expired in self.journal.expire_stale(now, deadline_of) {
+            warn!(action = expired.id, "{}", expired.text);
+            self.journal
+                .doc
+                .incidents
+                .note(&expired.key, EntryKind::Action, expired.text, now);
+            self.dirty = true;
+        }
     }
 
     /// Waits for the next action or verification result (never returns without remediation).

@@ -75,6 +75,17 @@ pub struct ActionRecord {
     /// `None` in local mode and in journals written before replicas shared one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// How long the action may run (the rule's deadline when it was decided): past it, plus
+    /// a margin, a `Running` record of another replica is read as interrupted.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde::option"
+    )]
+    pub deadline: Option<std::time::Duration>,
+    /// The replica that marked another replica's record interrupted after its deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<String>,
 }
 
 impl ActionRecord {
@@ -106,11 +117,15 @@ impl JournalDoc {
         Ok(doc)
     }
 
-    /// After a restart: actions still `Running` were cut off by a crash.
-    pub fn mark_interrupted(&mut self, now: jiff::Timestamp) -> usize {
+    /// After a restart: this replica's actions still `Running` were cut off by its stop.
+    /// `writer`: this replica's identity in a shared journal; `None` (one daemon, a local
+    /// journal) marks every `Running` action. Another replica's are left to it, and to
+    /// [`JournalDoc::expire_stale`] once their deadline has passed.
+    pub fn mark_interrupted(&mut self, now: jiff::Timestamp, writer: Option<&str>) -> usize {
         let mut n = 0;
         for a in &mut self.actions {
-            if a.result == ActionResult::Running {
+            let mine = writer.is_none_or(|me| a.by.as_deref() == Some(me));
+            if a.result == ActionResult::Running && mine {
                 a.result = ActionResult::Interrupted;
                 a.ended_at = Some(now);
                 a.detail = format!(

@@ -8,12 +8,18 @@
 //! actions is fenced ([`Journal::save_fenced`]): a plain compare-and-swap against the version
 //! the decision was taken on, never merged and retried, so no action starts on a view of the
 //! journal that misses another replica's action.
+//!
+//! A replica that died mid-action never writes its end: its `Running` record is read as
+//! interrupted by the leader once the action's deadline has passed (`stale`). A journal the
+//! store could not be read back at start-up is read again until it answers (`read`).
 
 mod any_store;
 mod doc;
 mod file_store;
 mod kube_store;
 mod memory_store;
+mod read;
+mod stale;
 mod store;
 
 pub use any_store::AnyStore;
@@ -21,6 +27,7 @@ pub use doc::{ActionRecord, ActionResult, JournalDoc, MAX_ACTIONS, SCHEMA};
 pub use file_store::FileStore;
 pub use kube_store::KubeStore;
 pub use memory_store::MemoryStore;
+pub use stale::{Expired, STALE_MARGIN};
 pub use store::{Snapshot, Store, StoreError};
 
 /// The first pause after the store did not answer; it doubles up to [`MAX_PAUSE`].
@@ -34,9 +41,12 @@ pub struct Journal<S> {
     store: S,
     pub doc: JournalDoc,
     version: Option<String>,
-    /// Set when the stored journal could not be read back; remediation holds until an
-    /// operator acts (`journal_unavailable`).
+    /// Set while remediation must hold (`journal_unavailable`): the stored journal is
+    /// corrupt or refused (until an operator acts), or not read yet (see `unread`).
     pub problem: Option<String>,
+    /// The store did not answer when the journal was opened: it is read again, with the
+    /// backoff below, until it answers ([`Journal::retry_read`]).
+    unread: bool,
     /// This replica's identity in a shared journal (its Lease `holderIdentity`).
     pub(crate) writer: Option<String>,
     /// After the store was unavailable: no call before this instant, so that a store that
@@ -48,55 +58,6 @@ pub struct Journal<S> {
 }
 
 impl<S: Store> Journal<S> {
-    /// Reads the journal back. Actions left `Running` by a crash become `Interrupted`.
-    /// A corrupt journal is not overwritten: the daemon starts empty and holds remediation.
-    pub async fn open(store: S, now: jiff::Timestamp) -> Self {
-        let mut journal = Journal {
-            store,
-            doc: JournalDoc::default(),
-            version: None,
-            problem: None,
-            writer: None,
-            retry_at: None,
-            pause: MIN_PAUSE,
-            followed_at: None,
-        };
-        match journal.store.load().await {
-            Ok(None) => {}
-            Ok(Some(snap)) => match JournalDoc::parse(&snap.data) {
-                Ok(doc) => {
-                    journal.doc = doc;
-                    journal.version = Some(snap.version);
-                    warn_future_stamps(&journal.doc, now);
-                    let n = journal.doc.mark_interrupted(now);
-                    if n > 0 {
-                        tracing::warn!(
-                            actions = n,
-                            "actions interrupted by the last stop are counted in budgets"
-                        );
-                    }
-                }
-                Err(e) => {
-                    journal.problem = Some(format!(
-                        "journal is corrupt ({e}); it was left untouched; remediation is held until it is repaired or removed"
-                    ));
-                }
-            },
-            Err(e) => journal.problem = Some(format!("cannot read the journal: {e}")),
-        }
-        if let Some(p) = &journal.problem {
-            tracing::error!(problem = %p, "journal");
-        }
-        journal
-    }
-
-    /// Names this replica in a shared journal: the records it creates carry it (`by`), and
-    /// a merge treats them as its own.
-    pub fn with_writer(mut self, writer: Option<String>) -> Self {
-        self.writer = writer;
-        self
-    }
-
     pub fn writer(&self) -> Option<&str> {
         self.writer.as_deref()
     }
@@ -168,9 +129,24 @@ impl<S: Store> Journal<S> {
             .map_err(|e| StoreError::Corrupt(format!("cannot serialize the journal: {e}")))
     }
 
-    /// Whether saves are refused for now, after the store did not answer.
+    /// Whether saves are refused for now: the store did not answer (lately, or ever since
+    /// the start: nothing may be written over a journal not read yet).
     pub fn backing_off(&self) -> bool {
-        self.ready().is_err()
+        self.unread || self.ready().is_err()
+    }
+
+    /// In a shared journal, marks interrupted another replica's `Running` actions whose
+    /// deadline (plus [`STALE_MARGIN`]) has passed: that replica stopped answering and will
+    /// never write their end. See [`JournalDoc::expire_stale`]. The caller saves.
+    pub fn expire_stale(
+        &mut self,
+        now: jiff::Timestamp,
+        deadline_of: impl Fn(&str) -> std::time::Duration,
+    ) -> Vec<Expired> {
+        match (&self.writer, self.unread) {
+            (Some(me), false) => self.doc.expire_stale(now, me, deadline_of),
+            _ => vec![],
+        }
     }
 
     /// Refuses at once while backing off from an unavailable store.
@@ -220,9 +196,23 @@ impl<S: Store> Journal<S> {
         match &self.writer {
             Some(me) => {
                 let mine = |a: &ActionRecord| a.by.as_deref() == Some(me.as_str());
+                // Another replica's record we marked interrupted after its deadline, still
+                // `Running` as stored: our marking stands until it is written.
+                let marked: Vec<ActionRecord> = self
+                    .doc
+                    .actions
+                    .iter()
+                    .filter(|a| !mine(a) && a.interrupted_by.as_deref() == Some(me.as_str()))
+                    .cloned()
+                    .collect();
                 self.doc.actions.retain(|a| mine(a));
-                let others: Vec<ActionRecord> =
-                    theirs.actions.into_iter().filter(|a| !mine(a)).collect();
+                let others =
+                    theirs.actions.into_iter().filter(|a| !mine(a)).map(|a| {
+                        match marked.iter().find(|m| m.id == a.id && m.by == a.by) {
+                            Some(m) if a.result == ActionResult::Running => m.clone(),
+                            _ => a,
+                        }
+                    });
                 self.doc.actions.extend(others);
             }
             None => {
@@ -266,145 +256,4 @@ fn warn_future_stamps(doc: &JournalDoc, now: jiff::Timestamp) {
 mod proptests;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(id: u64, result: ActionResult) -> ActionRecord {
-        ActionRecord {
-            id,
-            rule: "api-restart".into(),
-            action: "rollout_restart".into(),
-            target: "ns/deployment/api".into(),
-            key: "rag".into(),
-            incident: None,
-            started_at: jiff::Timestamp::UNIX_EPOCH,
-            ended_at: None,
-            result,
-            detail: String::new(),
-            undo: None,
-            undone: false,
-            verified: None,
-            by: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_running_action_reads_back_as_interrupted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.json");
-        let mut j = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
-        j.doc.push_action(record(1, ActionResult::Running));
-        j.save().await.unwrap();
-        drop(j); // a crash: nothing else is written
-        let j = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
-        assert_eq!(j.doc.actions[0].result, ActionResult::Interrupted);
-        assert!(j.doc.actions[0].counts());
-    }
-
-    #[tokio::test]
-    async fn a_corrupt_journal_is_kept_and_holds_remediation() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.json");
-        std::fs::write(&path, "{\"schema\": 1, \"actions\": [tru").unwrap();
-        let mut j = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
-        assert!(j.problem.as_deref().unwrap().contains("corrupt"));
-        assert!(j.save().await.is_err());
-        assert!(
-            std::fs::read_to_string(&path).unwrap().ends_with("tru"),
-            "left untouched"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_conflicting_writer_is_merged_not_lost() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.json");
-        let mut a = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
-        a.save().await.unwrap();
-        let mut b = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
-        b.doc.push_action(record(7, ActionResult::Succeeded));
-        b.save().await.unwrap();
-        a.doc.push_action(record(8, ActionResult::Succeeded));
-        a.save().await.unwrap();
-        let back = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
-        let ids: Vec<u64> = back.doc.actions.iter().map(|x| x.id).collect();
-        assert!(ids.contains(&7) && ids.contains(&8), "{ids:?}");
-    }
-
-    fn by(mut r: ActionRecord, writer: &str) -> ActionRecord {
-        r.by = Some(writer.into());
-        r
-    }
-
-    async fn shared(path: &std::path::Path, writer: &str) -> Journal<FileStore> {
-        Journal::open(FileStore::new(path), jiff::Timestamp::now())
-            .await
-            .with_writer(Some(writer.into()))
-    }
-
-    #[tokio::test]
-    async fn a_replica_never_overwrites_another_replicas_record_with_its_stale_copy() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.json");
-        let mut a = shared(&path, "a").await;
-        a.doc.push_action(by(record(1, ActionResult::Running), "a"));
-        a.save_fenced().await.unwrap();
-        let mut b = shared(&path, "b").await;
-        b.refresh().await.unwrap();
-        // a finishes its action; b, with its old copy, writes something else.
-        a.doc.actions[0].result = ActionResult::Succeeded;
-        a.save().await.unwrap();
-        b.doc.actions[0].result = ActionResult::Running;
-        b.doc
-            .push_action(by(record(2, ActionResult::Succeeded), "b"));
-        b.save().await.unwrap();
-        let back = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
-        let mut results: Vec<(u64, &ActionResult)> =
-            back.doc.actions.iter().map(|x| (x.id, &x.result)).collect();
-        results.sort_by_key(|(id, _)| *id);
-        assert_eq!(
-            results,
-            [(1, &ActionResult::Succeeded), (2, &ActionResult::Succeeded)],
-            "a's record as a wrote it, b's as b wrote it"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_fenced_save_on_a_stale_view_is_refused_not_merged() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.json");
-        let mut a = shared(&path, "a").await;
-        a.save().await.unwrap();
-        let mut b = shared(&path, "b").await;
-        a.doc.push_action(by(record(1, ActionResult::Running), "a"));
-        a.save_fenced().await.unwrap();
-        // b decided on a view without a's action: its new record must not be stored.
-        b.doc.push_action(by(record(1, ActionResult::Running), "b"));
-        assert!(matches!(
-            b.save_fenced().await,
-            Err(StoreError::Conflict { .. })
-        ));
-        b.doc.actions.retain(|x| x.by.as_deref() != Some("b"));
-        b.refresh().await.unwrap();
-        assert_eq!(b.doc.actions.len(), 1);
-        assert_eq!(b.doc.actions[0].by.as_deref(), Some("a"));
-        assert_eq!(b.doc.next_action_id(), 2, "ids stay unique across replicas");
-    }
-
-    #[tokio::test]
-    async fn a_late_write_of_an_abandoned_action_is_dropped_by_its_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.json");
-        let mut a = shared(&path, "a").await;
-        a.save().await.unwrap();
-        // A write a timed out on, landing later (simulated by a second handle).
-        let mut late = shared(&path, "a").await;
-        late.doc
-            .push_action(by(record(1, ActionResult::Running), "a"));
-        late.save_fenced().await.unwrap();
-        // a never started it: its next save drops it.
-        a.save().await.unwrap();
-        let back = Journal::open(FileStore::new(&path), jiff::Timestamp::now()).await;
-        assert!(back.doc.actions.is_empty(), "{:?}", back.doc.actions);
-    }
-}
+mod tests;

@@ -142,6 +142,8 @@ fn action() -> impl Strategy<Value = ActionRecord> {
                 undo,
                 undone,
                 verified,
+                deadline: (id % 3 == 0).then(|| std::time::Duration::from_secs(id % 1000)),
+                interrupted_by: (id % 5 == 0).then(|| "astreinte-1".to_owned()),
                 by,
             },
         )
@@ -225,7 +227,7 @@ proptest! {
         let parsed = std::str::from_utf8(&bytes).ok().map(JournalDoc::parse);
         match parsed {
             Some(Ok(mut expected)) => {
-                expected.mark_interrupted(now);
+                expected.mark_interrupted(now, None);
                 prop_assert!(journal.problem.is_none());
                 prop_assert_eq!(&journal.doc, &expected);
                 prop_assert!(journal.doc.actions.iter().all(|a| a.result != ActionResult::Running));

@@ -51,6 +51,8 @@ fn record(
         undone: false,
         verified,
         by: None,
+        deadline: None,
+        interrupted_by: None,
     }
 }
 

@@ -158,6 +158,8 @@ impl Remediator {
                     undone: false,
                     verified: None,
                     by: cx.writer.map(str::to_owned),
+                    deadline: Some(rule.deadline()),
+                    interrupted_by: None,
                 });
                 to_start.push(id);
                 if let Some(since) = trigger_since {
