@@ -111,9 +111,13 @@ impl<R: RunProbe> ProbeTask<R> {
             self.metrics
                 .schedule_lateness_seconds
                 .observe(lateness.as_secs_f64());
+            // Boxed: the run future of the largest probe kind is several KiB; inline, every
+            // waiting task would hold that much (5.6 KiB × 10,000 probes, docs/BENCHMARKS.md).
+            // Boxed, it exists only while the probe runs.
+            let run = Box::pin(self.runner.run(&self.config, probe));
             let observation = tokio::select! {
                 _ = self.cancel.cancelled() => return,
-                o = self.runner.run(&self.config, probe) => o,
+                o = run => o,
             };
             let period = if observation.outcome.is_healthy() {
                 interval
@@ -286,6 +290,29 @@ mod tests {
             text.lines()
                 .filter(|l| l.contains("lateness_seconds_count"))
                 .collect::<String>()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_probe_task_is_small() {
+        crate::app::install_crypto();
+        // Every configured probe holds one of these for the daemon's lifetime.
+        let config = config(1, "1s", "");
+        let (sink, _rx) = mpsc::channel(1);
+        let task = ProbeTask {
+            config,
+            index: 0,
+            runner: Prober::new().unwrap(),
+            sink,
+            metrics: Arc::new(Metrics::new()),
+            cancel: CancellationToken::new(),
+        };
+        let future = task.run(Instant::now());
+        let size = std::mem::size_of_val(&future);
+        // 5,432 bytes with the probe's run future inline (debug build), 928 boxed.
+        assert!(
+            size <= 1024,
+            "a waiting probe task's future is {size} bytes"
         );
     }
 

@@ -35,8 +35,8 @@ pub struct Engine<S> {
     pub scorer: Scorer,
     pub journal: Journal<S>,
     /// Collects the first result of every probe, printed once as a table on stdout so whoever
-    /// started the daemon sees real results at once.
-    first_round: Option<BTreeMap<Arc<str>, Observation>>,
+    /// started the daemon sees real results at once. With the number of probes expected.
+    first_round: Option<(usize, BTreeMap<Arc<str>, Observation>)>,
     /// The probe ids of each incident key (group or target).
     keys: BTreeMap<String, Vec<String>>,
     /// Incident events for the notifier.
@@ -59,12 +59,8 @@ impl<S: Store> Engine<S> {
         status: Arc<StatusBoard>,
         journal: Journal<S>,
     ) -> Self {
-        let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for p in config.enabled_probes() {
-            keys.entry(p.incident_key().to_owned())
-                .or_default()
-                .push(p.id.clone());
-        }
+        let keys = keys_of(&config);
+        let expected = config.enabled_probes().count();
         let engine = Engine {
             keys,
             config,
@@ -72,7 +68,7 @@ impl<S: Store> Engine<S> {
             status,
             scorer: Scorer::default(),
             journal,
-            first_round: Some(BTreeMap::new()),
+            first_round: Some((expected, BTreeMap::new())),
             events: None,
             remediation: None,
             recorder: None,
@@ -312,22 +308,26 @@ impl<S: Store> Engine<S> {
     }
 
     fn print_first_round(&mut self, obs: &Observation) {
-        let Some(round) = &mut self.first_round else {
+        let Some((expected, round)) = &mut self.first_round else {
             return;
         };
         round
             .entry(obs.probe.clone())
             .or_insert_with(|| obs.clone());
-        if round.len() < self.config.enabled_probes().count() {
+        if round.len() < *expected {
             return;
         }
+        let Some((_, mut round)) = self.first_round.take() else {
+            return;
+        };
+        // Moved out of the map, not copied: at 10,000 probes this is a few MiB.
         let in_order: Vec<Observation> = self
             .config
             .enabled_probes()
-            .filter_map(|p| round.get(p.id.as_str()).cloned())
+            .filter_map(|p| round.remove(p.id.as_str()))
             .collect();
+        drop(round);
         println!("{}", check::render_table(&self.config, &in_order));
-        self.first_round = None;
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Damping, ProbeConfig, ProbeSpec};
 use crate::level::Level;
-use crate::probes::{Observation, Outcome};
+use crate::probes::{Observation, Outcome, Reason};
 
 pub use baseline::Baseline;
 pub use defaults::{NO_LEADER_P1_AFTER, degradation_level, level_of};
@@ -34,9 +34,9 @@ pub struct Change {
 #[derive(Debug, Clone)]
 pub struct ProbeScore {
     /// Raw levels and their reasons, newest last (Unknown results are not kept).
-    history: VecDeque<(Level, String)>,
+    history: VecDeque<(Level, Reason)>,
     pub level: Level,
-    pub reason: String,
+    pub reason: Reason,
     pub since: jiff::Timestamp,
     baseline: Baseline,
     /// When the current run of `no_leader` results started.
@@ -50,7 +50,7 @@ impl ProbeScore {
         ProbeScore {
             history: VecDeque::new(),
             level: Level::Ok,
-            reason: "ok".into(),
+            reason: Reason::Borrowed("ok"),
             since: at,
             baseline: Baseline::default(),
             no_leader_since: None,
@@ -80,9 +80,9 @@ impl Scorer {
         probes_of_key
             .iter()
             .filter_map(|id| self.probes.get(id))
-            .map(|s| (s.level, s.reason.clone()))
+            .map(|s| (s.level, &s.reason))
             .max_by_key(|(l, _)| *l)
-            .unwrap_or((Level::Ok, "ok".into()))
+            .map_or((Level::Ok, "ok".into()), |(l, r)| (l, r.to_string()))
     }
 
     /// The worst level among `probe_ids`, its reason, and since when they have been at least
@@ -114,10 +114,12 @@ impl Scorer {
         damping: &Damping,
         obs: &Observation,
     ) -> Option<Change> {
-        let state = self
-            .probes
-            .entry(probe.id.clone())
-            .or_insert_with(|| ProbeScore::new(obs.at));
+        // Not `entry(probe.id.clone())`: that would copy the id on every observation.
+        if !self.probes.contains_key(&probe.id) {
+            self.probes
+                .insert(probe.id.clone(), ProbeScore::new(obs.at));
+        }
+        let state = self.probes.get_mut(&probe.id)?;
         let (raw, reason) = raw_level(state, probe, obs)?;
         state.history.push_back((raw, reason));
         let keep = damping.x_of_y[1]
@@ -139,7 +141,7 @@ impl Scorer {
             key: probe.incident_key().to_owned(),
             from: state.level,
             to: level,
-            reason: reason.clone(),
+            reason: reason.to_string(),
             detail: obs.detail.clone(),
             at: obs.at,
         };
@@ -161,7 +163,7 @@ fn raw_level(
     state: &mut ProbeScore,
     probe: &ProbeConfig,
     obs: &Observation,
-) -> Option<(Level, String)> {
+) -> Option<(Level, Reason)> {
     let mut outcome = obs.outcome.clone();
     let mut degradation = 0.0;
     if let ProbeSpec::Http(http) = &probe.spec {
@@ -186,7 +188,7 @@ fn raw_level(
         degradation,
         &probe.levels,
     )?;
-    let reason = outcome.reason().to_owned();
+    let reason = outcome.reason_code();
     if reason == "no_leader" {
         let since = *state.no_leader_since.get_or_insert(obs.at);
         let lasted = obs.at.duration_since(since).unsigned_abs();
@@ -200,7 +202,7 @@ fn raw_level(
 }
 
 /// The damped level from the raw history (newest last) and the current level.
-pub fn damped(current: Level, history: &VecDeque<(Level, String)>, d: &Damping) -> (Level, String) {
+pub fn damped(current: Level, history: &VecDeque<(Level, Reason)>, d: &Damping) -> (Level, Reason) {
     let n = history.len();
     let last = |k: usize| history.iter().skip(n.saturating_sub(k)).map(|(l, _)| *l);
     let enter = d.enter_after.max(1) as usize;
@@ -238,9 +240,9 @@ pub fn damped(current: Level, history: &VecDeque<(Level, String)>, d: &Damping) 
         current
     };
     let reason = if new == Level::Ok {
-        "ok".to_owned()
+        Reason::Borrowed("ok")
     } else if intermittent && new == Level::P2 {
-        "intermittent_errors".to_owned()
+        Reason::Borrowed("intermittent_errors")
     } else {
         history
             .iter()
