@@ -53,6 +53,27 @@ impl From<&Observation> for ProbeStatus {
     }
 }
 
+impl ProbeStatus {
+    /// Takes the newer result `o` (of the same probe), keeping the buffers it already has.
+    fn update(&mut self, o: &Observation, level: Level, level_reason: &Reason) {
+        if *self.target != *o.target {
+            self.target = o.target.clone();
+        }
+        self.kind = o.kind.as_str();
+        self.outcome = o.outcome.result_label();
+        self.reason = o.outcome.reason_code();
+        self.value = match o.outcome {
+            Outcome::Degraded { value, .. } => Some(value),
+            _ => None,
+        };
+        self.detail.clone_from(&o.detail);
+        self.latency_ms = o.latency.as_secs_f64() * 1000.0;
+        self.at = o.at;
+        self.level = level;
+        self.level_reason = level_reason.clone();
+    }
+}
+
 /// Latest status per probe id, and the incidents.
 #[derive(Default)]
 pub struct StatusBoard {
@@ -69,12 +90,19 @@ impl StatusBoard {
         level: Level,
         level_reason: &Reason,
     ) -> Option<&'static str> {
+        let mut map = self.probes.write().unwrap_or_else(|e| e.into_inner());
+        // Updated in place: the entry lives as long as the probe, and replacing it every run
+        // would scatter long-lived allocations among short-lived ones (heap fragmentation).
+        if let Some(status) = map.get_mut(&*o.probe) {
+            let previous = status.outcome;
+            status.update(o, level, level_reason);
+            return Some(previous);
+        }
         let mut status = ProbeStatus::from(o);
         status.level = level;
         status.level_reason = level_reason.clone();
-        let mut map = self.probes.write().unwrap_or_else(|e| e.into_inner());
-        map.insert(status.probe.clone(), status)
-            .map(|previous| previous.outcome)
+        map.insert(status.probe.clone(), status);
+        None
     }
 
     /// Drops probes that are no longer configured (after a reload).

@@ -46,6 +46,10 @@ impl Baseline {
             _ => 0.0,
         };
         if over == 0.0 {
+            // Sized once, exactly: one baseline per probe, kept for ever.
+            if self.healthy_ms.capacity() == 0 {
+                self.healthy_ms.reserve_exact(BASELINE_SAMPLES + 1);
+            }
             self.healthy_ms.push_back(latency_ms);
             if self.healthy_ms.len() > BASELINE_SAMPLES {
                 self.healthy_ms.pop_front();
@@ -56,6 +60,9 @@ impl Baseline {
 
     /// Adds one degradation sample (0 for a normal run) and returns the smoothed value.
     pub fn smooth(&mut self, percent: f64) -> f64 {
+        if self.degradation.capacity() == 0 {
+            self.degradation.reserve_exact(SMOOTHING + 1);
+        }
         self.degradation.push_back(percent);
         if self.degradation.len() > SMOOTHING {
             self.degradation.pop_front();

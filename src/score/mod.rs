@@ -121,11 +121,15 @@ impl Scorer {
         }
         let state = self.probes.get_mut(&probe.id)?;
         let (raw, reason) = raw_level(state, probe, obs)?;
-        state.history.push_back((raw, reason));
         let keep = damping.x_of_y[1]
             .max(damping.error_window)
             .max(damping.enter_after)
             .max(damping.leave_after) as usize;
+        // Sized once, exactly (kept for every probe; growth by doubling wastes up to half).
+        if state.history.capacity() == 0 {
+            state.history.reserve_exact(keep + 1);
+        }
+        state.history.push_back((raw, reason));
         while state.history.len() > keep {
             state.history.pop_front();
         }
