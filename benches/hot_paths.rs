@@ -179,6 +179,6 @@ fn metrics_encode_1000_probes(bencher: Bencher) {
         metrics.observe(&observation(&format!("p{i}"), Outcome::Healthy));
     }
     let page = metrics.encode();
-    assert!(page.contains("astreinte_probe_success{probe=\"p999\"} 1"));
+    assert!(page.contains("\nprobe_success{probe=\"p999\"} 1\n"));
     bencher.bench_local(|| metrics.encode().len());
 }

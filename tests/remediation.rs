@@ -202,7 +202,7 @@ async fn a_level_change_is_decided_at_once_not_at_the_next_tick() {
     .unwrap();
     std::fs::write(
         dir.path().join("remediations.toml"),
-        "[policy]\nmode = \"dry_run\"\n\n[[rule]]\nid = \"restart\"\n\
+        "[policy]\nmode = \"dry-run\"\n\n[[rule]]\nid = \"restart\"\n\
          trigger = { probe = \"api\", min_level = \"P2\" }\n\
          action = { kind = \"http\", method = \"POST\", url = \"http://127.0.0.1:1/restart\" }\n\
          budget = { max = 1, per = \"1h\" }\n",

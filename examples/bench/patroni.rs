@@ -60,7 +60,7 @@ pub async fn run(s: &Settings) -> Result<Vec<Trial>, BoxError> {
         let mut probes = daemon::head(port, dir, "10s");
         probes.push_str(&format!(
             "[[probe]]\nid = \"{PROBE}\"\nkind = \"patroni\"\nmembers = {members}\n\
-             interval = \"{}s\"\nunhealthy_interval = \"{}s\"\ntimeout = \"1s\"\n\
+             interval = \"{}s\"\nunhealthy_interval = \"{}s\"\ntimeout = \"800ms\"\n\
              damping = {{ enter_after = 2 }}\n",
             INTERVAL.as_secs(),
             UNHEALTHY.as_secs()
