@@ -2,6 +2,7 @@
 //! pipeline: metrics and status, scoring, incidents (and their journal), notifications.
 //! Its decisions are taken by the pure modules (`score`, `incident`); it does the IO.
 
+mod first_round;
 mod remediate;
 mod run;
 
@@ -12,7 +13,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::check;
 use crate::config::Config;
 use crate::incident::Event;
 use crate::journal::{Journal, Store};
@@ -35,8 +35,8 @@ pub struct Engine<S> {
     pub scorer: Scorer,
     pub journal: Journal<S>,
     /// Collects the first result of every probe, printed once as a table on stdout so whoever
-    /// started the daemon sees real results at once. With the number of probes expected.
-    first_round: Option<(usize, BTreeMap<Arc<str>, Observation>)>,
+    /// started the daemon sees real results at once.
+    first_round: Option<first_round::FirstRound>,
     /// The probe ids of each incident key (group or target).
     keys: BTreeMap<String, Vec<String>>,
     /// Incident events for the notifier.
@@ -68,7 +68,7 @@ impl<S: Store> Engine<S> {
             status,
             scorer: Scorer::default(),
             journal,
-            first_round: Some((expected, BTreeMap::new())),
+            first_round: Some(first_round::FirstRound::new(expected)),
             events: None,
             remediation: None,
             recorder: None,
@@ -308,26 +308,13 @@ impl<S: Store> Engine<S> {
     }
 
     fn print_first_round(&mut self, obs: &Observation) {
-        let Some((expected, round)) = &mut self.first_round else {
+        let Some(round) = &mut self.first_round else {
             return;
         };
-        round
-            .entry(obs.probe.clone())
-            .or_insert_with(|| obs.clone());
-        if round.len() < *expected {
-            return;
+        if let Some(text) = round.add(&self.config, obs) {
+            println!("{text}");
+            self.first_round = None;
         }
-        let Some((_, mut round)) = self.first_round.take() else {
-            return;
-        };
-        // Moved out of the map, not copied: at 10,000 probes this is a few MiB.
-        let in_order: Vec<Observation> = self
-            .config
-            .enabled_probes()
-            .filter_map(|p| round.remove(p.id.as_str()))
-            .collect();
-        drop(round);
-        println!("{}", check::render_table(&self.config, &in_order));
     }
 }
 
