@@ -4,6 +4,7 @@
 //! hysteresis; frequent intermittent errors are a P2; `Unknown` neither raises nor clears.
 
 mod baseline;
+mod code;
 mod defaults;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -15,6 +16,7 @@ use crate::level::Level;
 use crate::probes::{Observation, Outcome, Reason};
 
 pub use baseline::Baseline;
+pub use code::Code;
 pub use defaults::{NO_LEADER_P1_AFTER, degradation_level, level_of};
 
 /// A probe's level changed.
@@ -34,7 +36,7 @@ pub struct Change {
 #[derive(Debug, Clone)]
 pub struct ProbeScore {
     /// Raw levels and their reasons, newest last (Unknown results are not kept).
-    history: VecDeque<(Level, Reason)>,
+    history: VecDeque<(Level, Code)>,
     pub level: Level,
     pub reason: Reason,
     pub since: jiff::Timestamp,
@@ -129,7 +131,7 @@ impl Scorer {
         if state.history.capacity() == 0 {
             state.history.reserve_exact(keep + 1);
         }
-        state.history.push_back((raw, reason));
+        state.history.push_back((raw, Code::of(&reason)));
         while state.history.len() > keep {
             state.history.pop_front();
         }
@@ -206,7 +208,7 @@ fn raw_level(
 }
 
 /// The damped level from the raw history (newest last) and the current level.
-pub fn damped(current: Level, history: &VecDeque<(Level, Reason)>, d: &Damping) -> (Level, Reason) {
+pub fn damped(current: Level, history: &VecDeque<(Level, Code)>, d: &Damping) -> (Level, Reason) {
     let n = history.len();
     let last = |k: usize| history.iter().skip(n.saturating_sub(k)).map(|(l, _)| *l);
     let enter = d.enter_after.max(1) as usize;
@@ -252,7 +254,7 @@ pub fn damped(current: Level, history: &VecDeque<(Level, Reason)>, d: &Damping) 
             .iter()
             .rev()
             .find(|(l, _)| *l >= new)
-            .map(|(_, r)| r.clone())
+            .map(|(_, r)| r.reason())
             .unwrap_or_default()
     };
     (new, reason)

@@ -8,10 +8,10 @@ use std::time::Duration;
 use super::*;
 use crate::probes::ProbeKind;
 
-fn hist(levels: &[Level]) -> VecDeque<(Level, Reason)> {
+fn hist(levels: &[Level]) -> VecDeque<(Level, Code)> {
     levels
         .iter()
-        .map(|l| (*l, Reason::Owned(format!("r{}", l.as_str()))))
+        .map(|l| (*l, Code::of(&Reason::Owned(format!("r{}", l.as_str())))))
         .collect()
 }
 
@@ -65,8 +65,8 @@ fn frequent_intermittent_errors_are_p2() {
 #[test]
 fn reason_is_the_latest_at_that_level() {
     let d = Damping::default();
-    let h: VecDeque<(Level, Reason)> = [(P1, "timeout"), (P1, "connection_refused")]
-        .map(|(l, r)| (l, Reason::Borrowed(r)))
+    let h: VecDeque<(Level, Code)> = [(P1, "timeout"), (P1, "connection_refused")]
+        .map(|(l, r)| (l, Code::of(&Reason::Borrowed(r))))
         .into();
     assert_eq!(damped(OK, &h, &d), (P1, Reason::from("connection_refused")));
 }
