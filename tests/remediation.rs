@@ -161,3 +161,91 @@ async fn dry_run_says_what_it_would_do_and_does_nothing() {
         inc.timeline
     );
 }
+
+/// A failing `api` observation, as the scheduler would hand it to the engine.
+fn failed_observation() -> astreinte::probes::Observation {
+    astreinte::probes::Observation {
+        probe: Arc::from("api"),
+        kind: astreinte::probes::ProbeKind::Http,
+        target: Arc::from("api"),
+        outcome: astreinte::probes::Outcome::failed("connection_refused"),
+        detail: "connection refused".into(),
+        latency: Duration::from_millis(1),
+        at: jiff::Timestamp::now(),
+        measurements: vec![],
+    }
+}
+
+/// Rules go through the policy as soon as a probe's level changes, not only at the engine's
+/// 1 s tick (docs/BENCHMARKS.md: 382–870 ms from the crossing observation to the action
+/// before). In paused time, just after a tick, the observation that raises the level must be
+/// decided on before time reaches the next tick.
+#[tokio::test(start_paused = true)]
+async fn a_level_change_is_decided_at_once_not_at_the_next_tick() {
+    use astreinte::actuators::Actuators;
+    use astreinte::engine::Engine;
+    use astreinte::journal::{Journal, MemoryStore};
+    use astreinte::metrics::Metrics;
+    use astreinte::policy::Decision;
+    use astreinte::probes::Prober;
+    use astreinte::remediation::Remediator;
+    use astreinte::status::StatusBoard;
+    use tokio::sync::{mpsc, watch};
+    use tokio::time::Instant;
+
+    astreinte::app::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("probes.toml"),
+        "[[probe]]\nid = \"api\"\nkind = \"http\"\nurl = \"http://127.0.0.1:1/\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("remediations.toml"),
+        "[policy]\nmode = \"dry-run\"\n\n[[rule]]\nid = \"restart\"\n\
+         trigger = { probe = \"api\", min_level = \"P2\" }\n\
+         action = { kind = \"http\", method = \"POST\", url = \"http://127.0.0.1:1/restart\" }\n\
+         budget = { max = 1, per = \"1h\" }\n",
+    )
+    .unwrap();
+    let config = Arc::new(load_dir(dir.path()).unwrap());
+    let status = Arc::new(StatusBoard::default());
+    let journal = Journal::open(MemoryStore::default(), jiff::Timestamp::now()).await;
+    let (_leader_tx, leader) = watch::channel(true);
+    let (remediator, results) =
+        Remediator::new(Actuators::new().unwrap(), Prober::new().unwrap(), leader);
+    let engine = Engine::new(config, Arc::new(Metrics::new()), status.clone(), journal)
+        .with_remediation(remediator, results)
+        .without_table();
+    let (tx, rx) = mpsc::channel(16);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(engine.run(rx, cancel.clone(), Duration::from_secs(1)));
+    let acted = |s: &StatusBoard| {
+        s.decisions()
+            .iter()
+            .any(|d| d.rule == "restart" && matches!(d.decision, Decision::Act { .. }))
+    };
+    // The engine's first tick fires at once (and holds: nothing failed); the next is at 1 s.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!status.decisions().is_empty(), "the first tick decided");
+    assert!(!acted(&status), "{:?}", status.decisions());
+    let sent = Instant::now();
+    // The default damping enters a level after 2 consecutive results.
+    for _ in 0..2 {
+        tx.send(failed_observation()).await.unwrap();
+    }
+    while !acted(&status) {
+        assert!(
+            sent.elapsed() < Duration::from_millis(800),
+            "no decision before the engine's next tick: {:?}",
+            status.decisions()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("decided {:?} after the level change", sent.elapsed());
+    cancel.cancel();
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("the engine stops")
+        .unwrap();
+}

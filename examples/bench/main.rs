@@ -5,13 +5,14 @@
 //! group on drop) or a task of this process; every phase is bounded in time.
 //!
 //! `cargo run --release --example bench -- --astreinte target/release/astreinte [--quick]
-//!  [--only cpu,scale,detect,decide,idle] [--rates 200,1000,3000] [--scale 1000,10000]`
+//!  [--only cpu,scale,detect,patroni,decide,idle] [--rates 200,1000,3000] [--scale 1000,10000]`
 
 mod blackbox;
 mod cpu;
 mod daemon;
 mod detect;
 mod idle;
+mod patroni;
 mod procfs;
 mod scale;
 mod target;
@@ -152,6 +153,15 @@ async fn main() -> Result<(), BoxError> {
     {
         println!("### 3. Detection latency (I = 2 s, U = 1 s, enter_after = 2; alone)\n");
         println!("{}", detect::table(&trials));
+    }
+    if s.wants("patroni")
+        && let Some(trials) = report("patroni", patroni::run(&s).await)
+    {
+        println!(
+            "### 3b. Patroni leader crash (3 members, ttl = 10 s, loop_wait = 2 s; I = 2 s, U = 1 s, enter_after = 2)\n"
+        );
+        println!("{}", patroni::table(&trials));
+        println!("load average after: {}\n", procfs::load());
     }
     if s.wants("decide")
         && let Some(trials) = report("decide", detect::run(&s, &target, 1000, false).await)

@@ -2,6 +2,7 @@
 //! pipeline: metrics and status, scoring, incidents (and their journal), notifications.
 //! Its decisions are taken by the pure modules (`score`, `incident`); it does the IO.
 
+mod first_round;
 mod reconfigure;
 mod remediate;
 mod run;
@@ -13,7 +14,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use crate::check;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::incident::Event;
@@ -38,7 +38,7 @@ pub struct Engine<S> {
     pub journal: Journal<S>,
     /// Collects the first result of every probe, printed once as a table on stdout so whoever
     /// started the daemon sees real results at once.
-    first_round: Option<BTreeMap<Arc<str>, Observation>>,
+    first_round: Option<first_round::FirstRound>,
     /// The probe ids of each incident key (group or target).
     keys: BTreeMap<String, Vec<String>>,
     /// Incident events for the notifier.
@@ -63,12 +63,8 @@ impl<S: Store> Engine<S> {
         status: Arc<StatusBoard>,
         journal: Journal<S>,
     ) -> Self {
-        let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for p in config.enabled_probes() {
-            keys.entry(p.incident_key().to_owned())
-                .or_default()
-                .push(p.id.clone());
-        }
+        let keys = keys_of(&config);
+        let expected = config.enabled_probes().count();
         let engine = Engine {
             keys,
             config,
@@ -76,7 +72,7 @@ impl<S: Store> Engine<S> {
             status,
             scorer: Scorer::default(),
             journal,
-            first_round: Some(BTreeMap::new()),
+            first_round: Some(first_round::FirstRound::new(expected)),
             events: None,
             remediation: None,
             recorder: None,
@@ -329,19 +325,10 @@ impl<S: Store> Engine<S> {
         let Some(round) = &mut self.first_round else {
             return;
         };
-        round
-            .entry(obs.probe.clone())
-            .or_insert_with(|| obs.clone());
-        if round.len() < self.config.enabled_probes().count() {
-            return;
+        if let Some(text) = round.add(&self.config, obs) {
+            println!("{text}");
+            self.first_round = None;
         }
-        let in_order: Vec<Observation> = self
-            .config
-            .enabled_probes()
-            .filter_map(|p| round.get(p.id.as_str()).cloned())
-            .collect();
-        println!("{}", check::render_table(&self.config, &in_order));
-        self.first_round = None;
     }
 }
 

@@ -2,6 +2,7 @@
 //! blackbox_exporter's `probe_success` and `probe_duration_seconds`, kept for dashboards).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -172,12 +173,13 @@ impl GaugeName {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProbeLabels {
-    pub probe: String,
+    /// Shared with the observation (one allocation per probe, not per series or per run).
+    pub probe: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RunLabels {
-    pub probe: String,
+    pub probe: Arc<str>,
     pub result: &'static str,
 }
 
@@ -402,7 +404,7 @@ impl Metrics {
     /// Records one probe run.
     pub fn observe(&self, obs: &Observation) {
         let probe = ProbeLabels {
-            probe: obs.probe.to_string(),
+            probe: obs.probe.clone(),
         };
         self.probe_success
             .get_or_create(&probe)

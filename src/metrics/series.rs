@@ -107,13 +107,13 @@ impl Metrics {
         });
         for probe in &removed.probes {
             let labels = ProbeLabels {
-                probe: probe.clone(),
+                probe: probe.as_str().into(),
             };
             self.probe_success.remove(&labels);
             self.probe_duration_seconds.remove(&labels);
             for result in RUN_RESULTS {
                 self.probe_runs_total.remove(&RunLabels {
-                    probe: probe.clone(),
+                    probe: probe.as_str().into(),
                     result,
                 });
             }

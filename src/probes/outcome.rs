@@ -65,6 +65,16 @@ impl Outcome {
         }
     }
 
+    /// The reason code as a [`Reason`]: a copy of the pointer for the usual static codes.
+    pub fn reason_code(&self) -> Reason {
+        match self {
+            Outcome::Healthy => Reason::Borrowed("ok"),
+            Outcome::Degraded { reason, .. }
+            | Outcome::Failed { reason }
+            | Outcome::Unknown { reason } => reason.clone(),
+        }
+    }
+
     pub fn is_healthy(&self) -> bool {
         matches!(self, Outcome::Healthy)
     }

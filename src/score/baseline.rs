@@ -15,17 +15,18 @@ const MIN_DELTA_MS: f64 = 50.0;
 
 #[derive(Debug, Clone, Default)]
 pub struct Baseline {
-    healthy_ms: VecDeque<f64>,
-    degradation: VecDeque<f64>,
+    /// `f32`: one window per probe, kept for ever; a latency needs no more digits.
+    healthy_ms: VecDeque<f32>,
+    degradation: VecDeque<f32>,
 }
 
-fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
-    let mut v: Vec<f64> = values.collect();
+fn median(values: impl Iterator<Item = f32>) -> Option<f64> {
+    let mut v: Vec<f32> = values.collect();
     if v.is_empty() {
         return None;
     }
-    v.sort_by(f64::total_cmp);
-    Some(v[v.len() / 2])
+    v.sort_by(f32::total_cmp);
+    Some(f64::from(v[v.len() / 2]))
 }
 
 impl Baseline {
@@ -46,7 +47,11 @@ impl Baseline {
             _ => 0.0,
         };
         if over == 0.0 {
-            self.healthy_ms.push_back(latency_ms);
+            // Sized once, exactly: one baseline per probe, kept for ever.
+            if self.healthy_ms.capacity() == 0 {
+                self.healthy_ms.reserve_exact(BASELINE_SAMPLES + 1);
+            }
+            self.healthy_ms.push_back(latency_ms as f32);
             if self.healthy_ms.len() > BASELINE_SAMPLES {
                 self.healthy_ms.pop_front();
             }
@@ -56,7 +61,10 @@ impl Baseline {
 
     /// Adds one degradation sample (0 for a normal run) and returns the smoothed value.
     pub fn smooth(&mut self, percent: f64) -> f64 {
-        self.degradation.push_back(percent);
+        if self.degradation.capacity() == 0 {
+            self.degradation.reserve_exact(SMOOTHING + 1);
+        }
+        self.degradation.push_back(percent as f32);
         if self.degradation.len() > SMOOTHING {
             self.degradation.pop_front();
         }

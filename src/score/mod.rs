@@ -4,6 +4,7 @@
 //! hysteresis; frequent intermittent errors are a P2; `Unknown` neither raises nor clears.
 
 mod baseline;
+mod code;
 mod defaults;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -12,9 +13,10 @@ use serde::Serialize;
 
 use crate::config::{Config, Damping, ProbeConfig, ProbeSpec};
 use crate::level::Level;
-use crate::probes::{Observation, Outcome};
+use crate::probes::{Observation, Outcome, Reason};
 
 pub use baseline::Baseline;
+pub use code::Code;
 pub use defaults::{NO_LEADER_P1_AFTER, degradation_level, level_of};
 
 /// A probe's level changed.
@@ -34,9 +36,9 @@ pub struct Change {
 #[derive(Debug, Clone)]
 pub struct ProbeScore {
     /// Raw levels and their reasons, newest last (Unknown results are not kept).
-    history: VecDeque<(Level, String)>,
+    history: VecDeque<(Level, Code)>,
     pub level: Level,
-    pub reason: String,
+    pub reason: Reason,
     pub since: jiff::Timestamp,
     baseline: Baseline,
     /// When the current run of `no_leader` results started.
@@ -50,7 +52,7 @@ impl ProbeScore {
         ProbeScore {
             history: VecDeque::new(),
             level: Level::Ok,
-            reason: "ok".into(),
+            reason: Reason::Borrowed("ok"),
             since: at,
             baseline: Baseline::default(),
             no_leader_since: None,
@@ -81,9 +83,9 @@ impl Scorer {
         probes_of_key
             .iter()
             .filter_map(|id| self.probes.get(id))
-            .map(|s| (s.level, s.reason.clone()))
+            .map(|s| (s.level, &s.reason))
             .max_by_key(|(l, _)| *l)
-            .unwrap_or((Level::Ok, "ok".into()))
+            .map_or((Level::Ok, "ok".into()), |(l, r)| (l, r.to_string()))
     }
 
     /// The worst level among `probe_ids`, its reason, and since when they have been at least
@@ -115,16 +117,22 @@ impl Scorer {
         damping: &Damping,
         obs: &Observation,
     ) -> Option<Change> {
-        let state = self
-            .probes
-            .entry(probe.id.clone())
-            .or_insert_with(|| ProbeScore::new(obs.at));
+        // Not `entry(probe.id.clone())`: that would copy the id on every observation.
+        if !self.probes.contains_key(&probe.id) {
+            self.probes
+                .insert(probe.id.clone(), ProbeScore::new(obs.at));
+        }
+        let state = self.probes.get_mut(&probe.id)?;
         let (raw, reason) = raw_level(state, probe, obs)?;
-        state.history.push_back((raw, reason));
         let keep = damping.x_of_y[1]
             .max(damping.error_window)
             .max(damping.enter_after)
             .max(damping.leave_after) as usize;
+        // Sized once, exactly (kept for every probe; growth by doubling wastes up to half).
+        if state.history.capacity() == 0 {
+            state.history.reserve_exact(keep + 1);
+        }
+        state.history.push_back((raw, Code::of(&reason)));
         while state.history.len() > keep {
             state.history.pop_front();
         }
@@ -140,7 +148,7 @@ impl Scorer {
             key: probe.incident_key().to_owned(),
             from: state.level,
             to: level,
-            reason: reason.clone(),
+            reason: reason.to_string(),
             detail: obs.detail.clone(),
             at: obs.at,
         };
@@ -162,7 +170,7 @@ fn raw_level(
     state: &mut ProbeScore,
     probe: &ProbeConfig,
     obs: &Observation,
-) -> Option<(Level, String)> {
+) -> Option<(Level, Reason)> {
     let mut outcome = obs.outcome.clone();
     let mut degradation = 0.0;
     if let ProbeSpec::Http(http) = &probe.spec {
@@ -187,7 +195,7 @@ fn raw_level(
         degradation,
         &probe.levels,
     )?;
-    let reason = outcome.reason().to_owned();
+    let reason = outcome.reason_code();
     if reason == "no_leader" {
         let since = *state.no_leader_since.get_or_insert(obs.at);
         let lasted = crate::clock::elapsed(obs.at, since);
@@ -201,7 +209,7 @@ fn raw_level(
 }
 
 /// The damped level from the raw history (newest last) and the current level.
-pub fn damped(current: Level, history: &VecDeque<(Level, String)>, d: &Damping) -> (Level, String) {
+pub fn damped(current: Level, history: &VecDeque<(Level, Code)>, d: &Damping) -> (Level, Reason) {
     let n = history.len();
     let last = |k: usize| history.iter().skip(n.saturating_sub(k)).map(|(l, _)| *l);
     let enter = d.enter_after.max(1) as usize;
@@ -239,15 +247,15 @@ pub fn damped(current: Level, history: &VecDeque<(Level, String)>, d: &Damping) 
         current
     };
     let reason = if new == Level::Ok {
-        "ok".to_owned()
+        Reason::Borrowed("ok")
     } else if intermittent && new == Level::P2 {
-        "intermittent_errors".to_owned()
+        Reason::Borrowed("intermittent_errors")
     } else {
         history
             .iter()
             .rev()
             .find(|(l, _)| *l >= new)
-            .map(|(_, r)| r.clone())
+            .map(|(_, r)| r.reason())
             .unwrap_or_default()
     };
     (new, reason)

@@ -8,10 +8,10 @@ use std::time::Duration;
 use super::*;
 use crate::probes::ProbeKind;
 
-fn hist(levels: &[Level]) -> VecDeque<(Level, String)> {
+fn hist(levels: &[Level]) -> VecDeque<(Level, Code)> {
     levels
         .iter()
-        .map(|l| (*l, format!("r{}", l.as_str())))
+        .map(|l| (*l, Code::of(&Reason::Owned(format!("r{}", l.as_str())))))
         .collect()
 }
 
@@ -54,7 +54,7 @@ fn frequent_intermittent_errors_are_p2() {
     // 3 failures in 10, never two in a row nor 3 of 5.
     let h = hist(&[P1, OK, OK, OK, P1, OK, OK, OK, P1, OK]);
     let (level, reason) = damped(OK, &h, &d);
-    assert_eq!((level, reason.as_str()), (P2, "intermittent_errors"));
+    assert_eq!((level, &*reason), (P2, "intermittent_errors"));
     let h = hist(&[P1, OK, OK, OK, OK, OK, OK, OK, P1, OK]);
     assert_eq!(damped(OK, &h, &d).0, OK, "2 in 10 is below 30 %");
     // One solid outage that just ended is not intermittent: it clears after `leave_after`.
@@ -65,10 +65,10 @@ fn frequent_intermittent_errors_are_p2() {
 #[test]
 fn reason_is_the_latest_at_that_level() {
     let d = Damping::default();
-    let h: VecDeque<(Level, String)> = [(P1, "timeout"), (P1, "connection_refused")]
-        .map(|(l, r)| (l, r.to_owned()))
+    let h: VecDeque<(Level, Code)> = [(P1, "timeout"), (P1, "connection_refused")]
+        .map(|(l, r)| (l, Code::of(&Reason::Borrowed(r))))
         .into();
-    assert_eq!(damped(OK, &h, &d), (P1, "connection_refused".to_owned()));
+    assert_eq!(damped(OK, &h, &d), (P1, Reason::from("connection_refused")));
 }
 
 fn probe(toml_extra: &str) -> (Config, ProbeConfig) {

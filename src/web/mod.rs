@@ -50,7 +50,7 @@ pub fn render_state(s: &AppState, now: jiff::Timestamp) -> String {
         .map(|p| {
             let status = results
                 .iter()
-                .position(|r| r.probe == p.id)
+                .position(|r| *r.probe == *p.id)
                 .map(|i| results.swap_remove(i));
             ProbeRow {
                 id: p.id.clone(),
@@ -61,7 +61,7 @@ pub fn render_state(s: &AppState, now: jiff::Timestamp) -> String {
         })
         .collect();
     rows.extend(results.into_iter().map(|r| ProbeRow {
-        id: r.probe.clone(),
+        id: r.probe.to_string(),
         kind: r.kind,
         what: String::new(),
         status: Some(r),

@@ -40,7 +40,7 @@ fn status(probe: &str, outcome: &'static str, level: Level, detail: &str) -> Pro
 
 fn row(status: ProbeStatus) -> ProbeRow {
     ProbeRow {
-        id: status.probe.clone(),
+        id: status.probe.to_string(),
         kind: "http",
         what: "http://127.0.0.1:1/health?a=1&b=2".into(),
         status: Some(status),

@@ -5,7 +5,8 @@
 
 mod assess;
 mod hit_ratio;
-mod info;
+/// Public for the micro benchmarks (`benches/hot_paths.rs`).
+pub mod info;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
