@@ -6,7 +6,7 @@
 
 mod tasks;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -48,6 +48,8 @@ pub struct Remediator {
     leader: watch::Receiver<bool>,
     /// Since when each started record's trigger held (handed to its task).
     trigger_since: BTreeMap<u64, jiff::Timestamp>,
+    /// Records whose verification task this process runs (see `pending_verify`).
+    verifying: BTreeSet<u64>,
 }
 
 /// What evaluation needs from the engine.
@@ -83,6 +85,7 @@ impl Remediator {
             partition_paged: false,
             leader,
             trigger_since: BTreeMap::new(),
+            verifying: BTreeSet::new(),
         };
         (r, rx)
     }
@@ -276,6 +279,7 @@ impl Remediator {
                 };
                 match (&result, rehearsal) {
                     (Ok(_), false) if r.verify.is_some() => {
+                        self.verifying.insert(record);
                         self.tracker.spawn(tasks::verify(
                             record,
                             r,
@@ -328,6 +332,7 @@ impl Remediator {
                 ok,
                 detail,
             } => {
+                self.verifying.remove(&record);
                 let Some(rec) = cx.doc.actions.iter_mut().find(|a| a.id == record) else {
                     return;
                 };
@@ -349,6 +354,53 @@ impl Remediator {
                 }
             }
         }
+    }
+
+    /// Settles the verifications no live process will finish (`journal::pending_verify`):
+    /// `verified: false`, a warning and a timeline entry. The chain escalates only if the
+    /// rule's trigger is at its level now (the scorer keeps no `Unknown` result, so an
+    /// unknown target escalates nothing); otherwise the incident resolves by its green period.
+    /// Returns how many were settled (the journal changed). Called by the leader.
+    pub fn settle_unverified(&mut self, cx: &mut Context<'_>) -> usize {
+        let config = cx.config.clone();
+        let window_of = |rule: &str| {
+            config
+                .rules
+                .iter()
+                .find(|r| r.id == rule)
+                .and_then(|r| r.verify.as_ref().map(|v| v.within))
+        };
+        let verifying = |id: u64| self.verifying.contains(&id);
+        let settled = cx
+            .doc
+            .settle_unverified(cx.now, cx.writer, verifying, window_of);
+        let n = settled.len();
+        for s in settled {
+            warn!(action = s.id, rule = %s.rule, "{}", s.text);
+            cx.doc
+                .incidents
+                .note(&s.key, EntryKind::Verification, s.text.clone(), cx.now);
+            let Some(rule) = config.rules.iter().find(|r| r.id == s.rule) else {
+                continue;
+            };
+            let (probes, _) = trigger_of(&config, rule);
+            let (level, _, _) = cx.scorer.trigger_state(&probes, rule.trigger.min_level);
+            if level >= rule.trigger.min_level {
+                self.escalate(cx, rule, &s.key);
+            } else {
+                info!(rule = %rule.id, "{}: its trigger is not failing now; nothing escalated", s.key);
+                cx.doc.incidents.note(
+                    &s.key,
+                    EntryKind::Decision,
+                    format!(
+                        "rule {}: {} is not failing now (level {level}); nothing escalated",
+                        rule.id, s.key
+                    ),
+                    cx.now,
+                );
+            }
+        }
+        n
     }
 
     /// After a failed action or verification: the next rule, or a page. Never loops (the
