@@ -249,7 +249,18 @@ async fn a_daemon_killed_mid_action_reads_it_back_as_interrupted_and_does_not_re
 }
 
 #[tokio::test]
-async fn a_daemon_killed_during_a_verification_does_not_hold_its_rule_forever() {
+async fn a_daemon_killed_during_a_verification_escalates_after_the_window_if_still_failing() {
+    killed_during_verification(false).await;
+}
+
+#[tokio::test]
+async fn a_daemon_killed_during_a_verification_holds_quietly_if_the_target_recovered() {
+    killed_during_verification(true).await;
+}
+
+/// SIGKILL while the first rule's verification is pending (12s window), restart: the rule is
+/// not held `in_flight` forever.
+async fn killed_during_verification(recovered: bool) {
     let dir = tempfile::tempdir().unwrap();
     let target = HttpTarget::start().await;
     target.status.store(500, Ordering::SeqCst);
@@ -302,8 +313,33 @@ async fn a_daemon_killed_during_a_verification_does_not_hold_its_rule_forever() 
     .await;
     daemon.kill(); // SIGKILL during the verify window
     assert_eq!(target.admin_calls.load(Ordering::SeqCst), 1);
+    if recovered {
+        target.status.store(200, Ordering::SeqCst);
+    }
 
     let mut daemon = start("second.log");
+    if recovered {
+        let doc = support::wait_for(
+            "the verification settled after the restart",
+            Duration::from_secs(40),
+            || async {
+                let doc = read_doc()?;
+                (doc.actions[0].verified == Some(false)).then_some(doc)
+            },
+        )
+        .await;
+        let timeline = serde_json::to_string(&doc.incidents).unwrap();
+        assert!(timeline.contains("verification interrupted"), "{timeline}");
+        assert!(timeline.contains("nothing escalated"), "{timeline}");
+        assert!(!timeline.contains("escalating"), "{timeline}");
+        let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
+        assert!(log.contains("verification interrupted"), "{log}");
+        daemon.kill();
+        let doc = read_doc().unwrap();
+        assert_eq!(doc.actions.len(), 1, "nothing acted on a recovered target");
+        assert_eq!(target.admin_calls.load(Ordering::SeqCst), 1);
+        return;
+    }
     // Still failing: once the window has passed, the verification is settled as not
     // confirmed and the chain goes on to the next rule (instead of `in_flight` forever).
     support::wait_for(
