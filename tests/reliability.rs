@@ -247,3 +247,132 @@ async fn a_daemon_killed_mid_action_reads_it_back_as_interrupted_and_does_not_re
         "an interrupted action counts against the budget"
     );
 }
+
+#[tokio::test]
+async fn a_daemon_killed_during_a_verification_escalates_after_the_window_if_still_failing() {
+    killed_during_verification(false).await;
+}
+
+#[tokio::test]
+async fn a_daemon_killed_during_a_verification_holds_quietly_if_the_target_recovered() {
+    killed_during_verification(true).await;
+}
+
+/// SIGKILL while the first rule's verification is pending (12s window), restart: the rule is
+/// not held `in_flight` forever.
+async fn killed_during_verification(recovered: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let target = HttpTarget::start().await;
+    target.status.store(500, Ordering::SeqCst);
+    let port = support::free_port();
+    let journal = dir.path().join("journal.json");
+    std::fs::write(
+        dir.path().join("probes.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[journal]\npath = \"{}\"\n\n[[probe]]\nid = \"api\"\nkind = \"http\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+            journal.display(),
+            target.url("/switchable")
+        ),
+    )
+    .unwrap();
+    // A verify window far longer than the daemon lives: it is killed while verifying.
+    std::fs::write(
+        dir.path().join("remediations.toml"),
+        format!(
+            "[policy]\nmode = \"enforce\"\n\n[[rule]]\nid = \"first-fix\"\ntrigger = {{ probe = \"api\", min_level = \"P2\" }}\naction = {{ kind = \"http\", method = \"POST\", url = \"{noop}\" }}\nverify = {{ probe = \"api\", within = \"12s\" }}\nescalate = \"second-fix\"\n\n[[rule]]\nid = \"second-fix\"\ntrigger = {{ probe = \"api\", min_level = \"P2\", for = \"1h\" }}\naction = {{ kind = \"http\", method = \"POST\", url = \"{noop}\" }}\n",
+            noop = target.url("/admin/noop")
+        ),
+    )
+    .unwrap();
+    let start = |log: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_astreinte"));
+        cmd.args([
+            "--config",
+            dir.path().to_str().unwrap(),
+            "--log-format",
+            "json",
+            "run",
+        ]);
+        astreinte::testbed::Proc::spawn("astreinte", cmd, &dir.path().join(log)).unwrap()
+    };
+    let read_doc = || -> Option<JournalDoc> {
+        serde_json::from_str(&std::fs::read_to_string(&journal).ok()?).ok()
+    };
+    let mut daemon = start("first.log");
+    support::wait_for(
+        "the first action succeeded, its verification pending",
+        Duration::from_secs(20),
+        || async {
+            let doc = read_doc()?;
+            doc.actions
+                .iter()
+                .any(|a| a.result == ActionResult::Succeeded && a.verified.is_none())
+                .then_some(())
+        },
+    )
+    .await;
+    daemon.kill(); // SIGKILL during the verify window
+    assert_eq!(target.admin_calls.load(Ordering::SeqCst), 1);
+    if recovered {
+        target.status.store(200, Ordering::SeqCst);
+    }
+
+    let mut daemon = start("second.log");
+    if recovered {
+        let doc = support::wait_for(
+            "the verification settled after the restart",
+            Duration::from_secs(40),
+            || async {
+                let doc = read_doc()?;
+                (doc.actions[0].verified == Some(false)).then_some(doc)
+            },
+        )
+        .await;
+        let timeline = serde_json::to_string(&doc.incidents).unwrap();
+        assert!(timeline.contains("verification interrupted"), "{timeline}");
+        assert!(timeline.contains("nothing escalated"), "{timeline}");
+        assert!(!timeline.contains("escalating"), "{timeline}");
+        let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
+        assert!(log.contains("verification interrupted"), "{log}");
+        daemon.kill();
+        let doc = read_doc().unwrap();
+        assert_eq!(doc.actions.len(), 1, "nothing acted on a recovered target");
+        assert_eq!(target.admin_calls.load(Ordering::SeqCst), 1);
+        return;
+    }
+    // Still failing: once the window has passed, the verification is settled as not
+    // confirmed and the chain goes on to the next rule (instead of `in_flight` forever).
+    support::wait_for(
+        "the escalated rule acted after the restart",
+        Duration::from_secs(40),
+        || async { (target.admin_calls.load(Ordering::SeqCst) >= 2).then_some(()) },
+    )
+    .await;
+    let doc = support::wait_for("the journal written", Duration::from_secs(10), || async {
+        let doc = read_doc()?;
+        (doc.actions.len() == 2 && doc.actions[1].result == ActionResult::Succeeded).then_some(doc)
+    })
+    .await;
+    assert_eq!(doc.actions[0].rule, "first-fix");
+    assert_eq!(doc.actions[0].verified, Some(false));
+    assert!(
+        doc.actions[0]
+            .detail
+            .contains("verification interrupted: the previous run of this daemon stopped"),
+        "{}",
+        doc.actions[0].detail
+    );
+    assert_eq!(doc.actions[1].rule, "second-fix");
+    let timeline = serde_json::to_string(&doc.incidents).unwrap();
+    assert!(timeline.contains("verification interrupted"), "{timeline}");
+    assert!(
+        timeline.contains("escalating to rule second-fix"),
+        "{timeline}"
+    );
+    daemon.kill();
+    assert_eq!(
+        target.admin_calls.load(Ordering::SeqCst),
+        2,
+        "first-fix not repeated"
+    );
+}

@@ -78,9 +78,22 @@ impl<S: Store> Engine<S> {
             self.journal.follow_others().await;
             self.expire_stale(now.at);
         }
+        let mut settled_events = vec![];
+        if self
+            .remediation
+            .as_ref()
+            .is_some_and(|(r, _)| r.is_leader())
+            && !self.journal.backing_off()
+            && self.journal.problem.is_none()
+            && let Some((n, events)) = self.with_context(now, |r, cx| r.settle_unverified(cx))
+        {
+            self.dirty |= n > 0;
+            settled_events = events;
+        }
         let Some((records, mut events)) = self.with_context(now, |r, cx| r.evaluate(cx)) else {
             return;
         };
+        events.splice(0..0, settled_events);
         if !records.is_empty() {
             let saved = self.journal.save_fenced().await;
             self.count_write(if saved.is_ok() { "ok" } else { "error" });

@@ -10,7 +10,8 @@
 //! journal that misses another replica's action.
 //!
 //! A replica that died mid-action never writes its end: its `Running` record is read as
-//! interrupted by the leader once the action's deadline has passed (`stale`). A journal the
+//! interrupted by the leader once the action's deadline has passed (`stale`); a verification
+//! whose verifier is gone is settled as not confirmed after its window (`pending_verify`). A journal the
 //! store could not be read back at start-up is read again until it answers (`read`).
 
 mod any_store;
@@ -18,6 +19,7 @@ mod doc;
 mod file_store;
 mod kube_store;
 mod memory_store;
+mod pending_verify;
 mod read;
 mod stale;
 mod store;
@@ -27,6 +29,7 @@ pub use doc::{ActionRecord, ActionResult, JournalDoc, MAX_ACTIONS, SCHEMA};
 pub use file_store::FileStore;
 pub use kube_store::KubeStore;
 pub use memory_store::MemoryStore;
+pub use pending_verify::Unverified;
 pub use stale::{Expired, STALE_MARGIN};
 pub use store::{Snapshot, Store, StoreError};
 
@@ -197,7 +200,8 @@ impl<S: Store> Journal<S> {
             Some(me) => {
                 let mine = |a: &ActionRecord| a.by.as_deref() == Some(me.as_str());
                 // Another replica's record we marked interrupted after its deadline, still
-                // `Running` as stored: our marking stands until it is written.
+                // `Running` (or awaiting verification) as stored: our marking stands until it
+                // is written.
                 let marked: Vec<ActionRecord> = self
                     .doc
                     .actions
@@ -209,7 +213,13 @@ impl<S: Store> Journal<S> {
                 let others =
                     theirs.actions.into_iter().filter(|a| !mine(a)).map(|a| {
                         match marked.iter().find(|m| m.id == a.id && m.by == a.by) {
-                            Some(m) if a.result == ActionResult::Running => m.clone(),
+                            Some(m)
+                                if a.result == ActionResult::Running
+                                    || (a.result == ActionResult::Succeeded
+                                        && a.verified.is_none()) =>
+                            {
+                                m.clone()
+                            }
                             _ => a,
                         }
                     });

@@ -268,3 +268,32 @@ async fn a_stale_record_marked_by_a_replica_survives_its_merge_until_written() {
     assert_eq!(first.interrupted_by.as_deref(), Some("b"));
     assert!(back.doc.actions.iter().any(|x| x.id == 2));
 }
+
+#[tokio::test]
+async fn a_pending_verification_settled_by_a_replica_survives_its_merge_until_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.json");
+    let mut dead = shared(&path, "a").await;
+    dead.doc
+        .push_action(by(record(1, ActionResult::Succeeded), "a"));
+    dead.save_fenced().await.unwrap();
+    drop(dead);
+    let mut b = shared(&path, "b").await;
+    let now = jiff::Timestamp::UNIX_EPOCH + std::time::Duration::from_secs(3600);
+    let window = Some(std::time::Duration::from_secs(60));
+    let settled = b
+        .doc
+        .settle_unverified(now, Some("b"), |_| false, |_| window);
+    assert_eq!(settled.len(), 1);
+    // Someone else writes in between: b's save conflicts, merges, and keeps its settling.
+    let mut c = shared(&path, "c").await;
+    c.doc
+        .push_action(by(record(2, ActionResult::Succeeded), "c"));
+    c.save().await.unwrap();
+    b.save().await.unwrap();
+    let back = Journal::open(FileStore::new(&path), now).await;
+    let first = back.doc.actions.iter().find(|x| x.id == 1).unwrap();
+    assert_eq!(first.verified, Some(false));
+    assert_eq!(first.interrupted_by.as_deref(), Some("b"));
+    assert!(back.doc.actions.iter().any(|x| x.id == 2));
+}

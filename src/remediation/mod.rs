@@ -5,8 +5,9 @@
 //! "already tried" gate bound every chain.
 
 mod tasks;
+mod unverified;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -48,6 +49,8 @@ pub struct Remediator {
     leader: watch::Receiver<bool>,
     /// Since when each started record's trigger held (handed to its task).
     trigger_since: BTreeMap<u64, jiff::Timestamp>,
+    /// Records whose verification task this process runs (see `pending_verify`).
+    verifying: BTreeSet<u64>,
 }
 
 /// What evaluation needs from the engine.
@@ -83,6 +86,7 @@ impl Remediator {
             partition_paged: false,
             leader,
             trigger_since: BTreeMap::new(),
+            verifying: BTreeSet::new(),
         };
         (r, rx)
     }
@@ -276,6 +280,7 @@ impl Remediator {
                 };
                 match (&result, rehearsal) {
                     (Ok(_), false) if r.verify.is_some() => {
+                        self.verifying.insert(record);
                         self.tracker.spawn(tasks::verify(
                             record,
                             r,
@@ -328,6 +333,7 @@ impl Remediator {
                 ok,
                 detail,
             } => {
+                self.verifying.remove(&record);
                 let Some(rec) = cx.doc.actions.iter_mut().find(|a| a.id == record) else {
                     return;
                 };
