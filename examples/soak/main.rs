@@ -283,9 +283,16 @@ async fn main() -> Result<(), BoxError> {
         s.dir.display(),
         s.out.display()
     );
-    let demo = tokio::select! {
-        d = Demo::start(&s.bin, &s.dir, &s.out) => d?,
-        _ = cancel.cancelled() => return Err("interrupted while the demo started (it was stopped)".into()),
+    let started = tokio::select! {
+        d = Demo::start(&s.bin, &s.dir, &s.out) => d,
+        _ = cancel.cancelled() => Err("interrupted while the demo started (it was stopped)".into()),
+    };
+    let demo = match started {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&s.dir);
+            return Err(e);
+        }
     };
     let demo = Arc::new(demo);
     let config = demo.config()?;
