@@ -14,11 +14,10 @@ use std::time::Duration;
 
 use astreinte::testbed::procfs;
 use astreinte::testbed::{free_port, wait_for};
+use procfs::started_by;
 use rustix::process::Signal;
 use serde_json::Value;
-use support::demo_process::{
-    all_green, client, fault, get_json, logs, start_demo, started_by, wait_probe,
-};
+use support::demo_process::{all_green, client, fault, get_json, logs, start_demo, wait_probe};
 
 /// The `rag-api` incident whose timeline shows the enforced rule acting and verifying.
 fn repaired(incidents: &Value) -> Option<Value> {

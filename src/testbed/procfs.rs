@@ -61,6 +61,39 @@ pub fn processes_mentioning(needle: &str) -> Vec<ProcInfo> {
         .collect()
 }
 
+/// What a demo (or any parent) started: `parent`'s descendants and every process whose
+/// command line or working directory names `dir` (a postmaster Patroni started in a session
+/// of its own, a Redis server), with their descendants; `parent` itself and this process left
+/// out (`parent` 0: by `dir` only).
+pub fn started_by(parent: u32, dir: &str) -> Vec<ProcInfo> {
+    let all = processes();
+    let me = std::process::id();
+    let cwd_inside = |pid: u32| {
+        std::fs::read_link(format!("/proc/{pid}/cwd"))
+            .is_ok_and(|cwd| cwd.to_string_lossy().starts_with(dir))
+    };
+    let mut set: std::collections::BTreeSet<u32> = all
+        .iter()
+        .filter(|p| p.pid != me)
+        .filter(|p| p.pid == parent || p.cmdline.contains(dir) || cwd_inside(p.pid))
+        .map(|p| p.pid)
+        .collect();
+    loop {
+        let before = set.len();
+        for p in &all {
+            if set.contains(&p.ppid) {
+                set.insert(p.pid);
+            }
+        }
+        if set.len() == before {
+            break;
+        }
+    }
+    all.into_iter()
+        .filter(|p| set.contains(&p.pid) && p.pid != parent)
+        .collect()
+}
+
 /// Live processes in any of `groups`.
 pub fn processes_in_groups(groups: &[u32]) -> Vec<ProcInfo> {
     processes()

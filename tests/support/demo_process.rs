@@ -2,12 +2,10 @@
 //! `demo fault`), list the processes it started, and stop it with SIGINT even when a test
 //! fails (so that it stops its stack).
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use astreinte::testbed::procfs::{self, ProcInfo};
 use astreinte::testbed::{Proc, wait_for};
 use rustix::process::Signal;
 use serde_json::Value;
@@ -36,36 +34,6 @@ pub fn logs(dir: &Path) -> String {
         "--- stdout ---\n{out}\n--- stderr (end) ---\n{}",
         tail.join("\n")
     )
-}
-
-/// The demo process, every process below it, and every process whose command line or
-/// working directory names the demo directory (a postmaster started by Patroni in a session
-/// of its own, a Redis server), with their descendants.
-pub fn started_by(demo: u32, dir: &str) -> Vec<ProcInfo> {
-    let all = procfs::processes();
-    let cwd_inside = |pid: u32| {
-        std::fs::read_link(format!("/proc/{pid}/cwd"))
-            .is_ok_and(|cwd| cwd.to_string_lossy().starts_with(dir))
-    };
-    let mut set: BTreeSet<u32> = all
-        .iter()
-        .filter(|p| p.pid == demo || p.cmdline.contains(dir) || cwd_inside(p.pid))
-        .map(|p| p.pid)
-        .collect();
-    loop {
-        let before = set.len();
-        for p in &all {
-            if set.contains(&p.ppid) {
-                set.insert(p.pid);
-            }
-        }
-        if set.len() == before {
-            break;
-        }
-    }
-    all.into_iter()
-        .filter(|p| set.contains(&p.pid) && p.pid != demo)
-        .collect()
 }
 
 /// Every probe healthy, but the root disk of a build machine, which only has to be probed.
