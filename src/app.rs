@@ -21,7 +21,7 @@ use crate::journal::{AnyStore, FileStore, Journal, KubeStore};
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::probes::Prober;
-use crate::reload::restart::RestartOnly;
+use crate::reload::restart::{RestartOnly, Sections};
 use crate::remediation::Remediator;
 use crate::server::{self, AppState};
 use crate::status::StatusBoard;
@@ -190,7 +190,8 @@ pub async fn run(
     // Before anything slow (the Kubernetes client may run an exec credential plugin): a
     // SIGHUP from now on is held until the reloader serves it, never fatal.
     let hangups = crate::reload::hangup::listen().context("cannot install the SIGHUP handler")?;
-    let read = config.clone();
+    // Only the restart-only sections: a whole clone would hold every probe twice more.
+    let read = Sections::of(&config);
     let mut config = config;
     if let Some(addr) = listen {
         config.server.listen = addr;
@@ -309,7 +310,7 @@ pub async fn run(
     );
     spawn_reloader(
         reload_rx,
-        RestartOnly::new(&read, &config),
+        RestartOnly::new(read, &config),
         state.clone(),
         config_tx,
         tracker.clone(),

@@ -8,22 +8,45 @@
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, JournalConfig, KubeSettings, ReceiverConfig, ServerConfig};
+
+/// The restart-only sections of one configuration, copied out of it: a few fields, never the
+/// probes or rules (a whole `Config` kept here cost about 4 KiB per probe, twice over, for
+/// the daemon's life: docs/BENCHMARKS.md, run C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sections {
+    server: ServerConfig,
+    journal: JournalConfig,
+    kubernetes: KubeSettings,
+    notify: Vec<ReceiverConfig>,
+}
+
+impl Sections {
+    pub fn of(config: &Config) -> Self {
+        Sections {
+            server: config.server.clone(),
+            journal: config.journal.clone(),
+            kubernetes: config.kubernetes.clone(),
+            notify: config.notify.clone(),
+        }
+    }
+}
 
 /// What a reload compares to: these sections as read at start-up (before `--listen`), and as
 /// they run.
 #[derive(Debug, Clone)]
 pub struct RestartOnly {
-    read: Config,
-    running: Config,
+    read: Sections,
+    running: Sections,
 }
 
 impl RestartOnly {
-    /// `read`: the configuration as loaded; `running`: after command-line overrides.
-    pub fn new(read: &Config, running: &Config) -> Self {
+    /// `read`: the sections as loaded; `running`: the configuration after command-line
+    /// overrides.
+    pub fn new(read: Sections, running: &Config) -> Self {
         RestartOnly {
-            read: read.clone(),
-            running: running.clone(),
+            read,
+            running: Sections::of(running),
         }
     }
 
@@ -31,7 +54,7 @@ impl RestartOnly {
     /// them (`[server].listen`, `[[notify]] "pager"`), and `new` with those sections put back
     /// as they run.
     pub fn split(&self, mut new: Config) -> (Vec<String>, Config) {
-        let changed = changes(&self.read, &new);
+        let changed = changes(&self.read, &Sections::of(&new));
         new.server = self.running.server.clone();
         new.journal = self.running.journal.clone();
         new.kubernetes = self.running.kubernetes.clone();
@@ -41,7 +64,7 @@ impl RestartOnly {
 }
 
 /// The restart-only fields that differ between `old` and `new`.
-pub fn changes(old: &Config, new: &Config) -> Vec<String> {
+pub fn changes(old: &Sections, new: &Sections) -> Vec<String> {
     let mut out = fields("server", &old.server, &new.server);
     out.extend(fields("journal", &old.journal, &new.journal));
     out.extend(fields("kubernetes", &old.kubernetes, &new.kubernetes));
@@ -53,7 +76,7 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
         .map(|r| r.name.as_str());
     let mut seen = std::collections::BTreeSet::new();
     for name in names {
-        let of = |c: &Config| c.notify.iter().find(|r| r.name == name).cloned();
+        let of = |s: &Sections| s.notify.iter().find(|r| r.name == name).cloned();
         if seen.insert(name) && of(old) != of(new) {
             out.push(format!("[[notify]] \"{name}\""));
         }
@@ -96,13 +119,13 @@ mod tests {
     fn each_changed_field_of_a_restart_only_section_is_named() {
         let old = base();
         let mut new = old.clone();
-        assert!(changes(&old, &new).is_empty());
+        assert!(changes(&Sections::of(&old), &Sections::of(&new)).is_empty());
         new.server.listen = "127.0.0.1:1".parse().unwrap();
         new.journal.path = "/elsewhere.json".into();
         new.kubernetes.policy_configmap = Some("policy".into());
         new.kubernetes.lease.duration = std::time::Duration::from_secs(99);
         assert_eq!(
-            changes(&old, &new),
+            changes(&Sections::of(&old), &Sections::of(&new)),
             [
                 "[server].listen",
                 "[journal].path",
@@ -119,7 +142,7 @@ mod tests {
         let mut new = old.clone();
         new.notify = vec![receiver("b", "http://b2"), receiver("c", "http://c")];
         assert_eq!(
-            changes(&old, &new),
+            changes(&Sections::of(&old), &Sections::of(&new)),
             ["[[notify]] \"a\"", "[[notify]] \"b\"", "[[notify]] \"c\""]
         );
     }
@@ -129,7 +152,7 @@ mod tests {
         let read = base();
         let mut running = read.clone();
         running.server.listen = "127.0.0.1:7".parse().unwrap(); // `--listen`
-        let restart = RestartOnly::new(&read, &running);
+        let restart = RestartOnly::new(Sections::of(&read), &running);
         // Same file again: `--listen` is no pending change.
         let (changed, applied) = restart.split(read.clone());
         assert!(changed.is_empty(), "{changed:?}");
