@@ -420,7 +420,10 @@ impl Metrics {
             .inc();
         for m in &obs.measurements {
             if let Some(family) = self.gauges.get(&m.gauge) {
-                if family.get(&m.labels).is_none() {
+                // A series labelled by the probe alone is found again from its id
+                // ([`Metrics::forget`]): only those with free labels are indexed (an index
+                // entry per http probe cost about 0.5 KiB, docs/BENCHMARKS.md, run C).
+                if !series::probe_only(&obs.probe, &m.labels) && family.get(&m.labels).is_none() {
                     self.series.gauge(&obs.probe, m.gauge, &m.labels);
                 }
                 family.get_or_create(&m.labels).set(m.value);

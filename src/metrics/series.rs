@@ -32,6 +32,12 @@ impl Removed {
     }
 }
 
+/// Whether `labels` is `probe = <probe>` alone: such a series is not indexed, since
+/// [`Metrics::forget`] can name it from the probe id.
+pub(super) fn probe_only(probe: &str, labels: &[(String, String)]) -> bool {
+    matches!(labels, [(k, v)] if k == "probe" && v == probe)
+}
+
 /// One per-kind gauge series: the gauge and its label set.
 type GaugeSeries = (GaugeName, Vec<(String, String)>);
 
@@ -111,6 +117,10 @@ impl Metrics {
             };
             self.probe_success.remove(&labels);
             self.probe_duration_seconds.remove(&labels);
+            let probe_only = vec![("probe".to_owned(), probe.clone())];
+            for family in self.gauges.values() {
+                family.remove(&probe_only);
+            }
             for result in RUN_RESULTS {
                 self.probe_runs_total.remove(&RunLabels {
                     probe: probe.as_str().into(),
@@ -206,5 +216,31 @@ mod tests {
         ] {
             assert!(text.contains(kept), "{kept}: {text}");
         }
+    }
+
+    #[test]
+    fn a_series_labelled_by_the_probe_alone_is_not_indexed_and_still_ends() {
+        let m = Metrics::new();
+        for probe in ["keep", "gone"] {
+            m.observe(&Observation {
+                measurements: vec![Measurement::new(
+                    GaugeName::HttpStatusCode,
+                    &[("probe", probe)],
+                    200.0,
+                )],
+                ..observation(probe, "unused")
+            });
+        }
+        assert!(m.series.with(|i| i.gauges.is_empty()));
+        m.forget(&Removed {
+            probes: ["gone".to_owned()].into(),
+            ..Removed::default()
+        });
+        let text = m.encode();
+        assert!(!text.contains("gone"), "{text}");
+        assert!(
+            text.contains("astreinte_http_status_code{probe=\"keep\"} 200"),
+            "{text}"
+        );
     }
 }
