@@ -4,6 +4,8 @@
 //! (non-negative) desired replicas: a garbled object must not verify a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Repeated from the parent's `#[cfg(test)] mod`: this whole file is test code.
+#[cfg(test)]
 use k8s_openapi::api::apps::v1::Deployment;
 use proptest::prelude::*;
 use serde_json::{Value, json};
