@@ -2,6 +2,8 @@
 //! scoring, incidents) make of its stamps: cooldowns, budgets, `for` durations, flap damping
 //! and green periods count monotonic time; windows follow the wall clock.
 
+// Repeated from the parent's `#[cfg(test)] mod tests;`: this whole file is test code.
+#[cfg(test)]
 use std::sync::Arc;
 use std::time::Duration;
 
