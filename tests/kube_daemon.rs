@@ -86,12 +86,18 @@ async fn the_daemon_leads_reloads_and_releases_its_lease() {
             .filter(|t| t.contains("astreinte_config_reload_total{result=\"invalid\"} 1"))
     })
     .await;
-    assert!(
-        api.events("astreinte")
-            .iter()
-            .any(|e| e["reason"] == "AstreinteConfigInvalid"),
-        "an Event on the ConfigMap"
-    );
+    // The Event is written after the counter: wait for the Event itself.
+    wait_for(
+        "an Event on the ConfigMap",
+        Duration::from_secs(10),
+        || async {
+            api.events("astreinte")
+                .iter()
+                .any(|e| e["reason"] == "AstreinteConfigInvalid")
+                .then_some(())
+        },
+    )
+    .await;
 
     // SIGTERM: the Lease is released (no holder) so another replica can take it at once.
     daemon.stop(Duration::from_secs(5));

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use astreinte::config::{IncidentSettings, ReceiverKind, SecretRef};
 use astreinte::incident::{EntryKind, Incidents};
@@ -233,18 +233,12 @@ async fn a_dead_receiver_never_blocks_the_caller() {
     let now = jiff::Timestamp::now();
     let e = only(incidents.on_level("api", Level::P1, "service_down", "refused", now, &settings));
 
-    let started = Instant::now();
     let mut queued = 0;
     for _ in 0..20 {
         queued += h.notifier.notify(&e, now);
     }
-    let took = started.elapsed();
-    // Each delivery takes at least the two pauses (200 ms + 400 ms): had notify() waited for
-    // even one, 20 calls would take seconds.
-    assert!(
-        took < Duration::from_millis(100),
-        "20 notify() calls took {took:?}"
-    );
+    // Each delivery takes at least the two pauses (200 ms + 400 ms) and the queue holds 2: had
+    // notify() waited for room, all 20 would be queued and none dropped.
     assert!((2..=3).contains(&queued), "queued {queued}");
     assert_eq!(h.metric("dead", "dropped"), 20 - queued as u64);
 

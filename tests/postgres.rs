@@ -208,13 +208,7 @@ async fn postgres_silent_server_times_out() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let probe = Probe::new();
-    let started = std::time::Instant::now();
     let o = probe.run(port, "").await;
     assert_eq!(o.outcome, Outcome::failed("timeout"), "{}", o.detail);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
     drop(listener);
 }

@@ -87,7 +87,8 @@ async fn no_action_without_a_journal_entry() {
     e.handle(&failed("api", now));
     e.handle(&failed("api", now + Duration::from_secs(1)));
     e.remediate(now + Duration::from_secs(2)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Held before any task was started: nothing runs that could call the target later.
+    assert_eq!(e.tasks_in_flight(), 0, "a task was started");
     assert_eq!(
         target.admin_calls.load(Ordering::SeqCst),
         0,
@@ -198,10 +199,10 @@ async fn a_daemon_killed_mid_action_reads_it_back_as_interrupted_and_does_not_re
     let mut daemon = start("second.log");
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let line = support::wait_for(
-        "a decision after the restart",
-        Duration::from_secs(20),
-        || async {
+    let held = |after: Option<jiff::Timestamp>| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
             let d: serde_json::Value = client
                 .get(format!("{base}/decisions"))
                 .send()
@@ -215,13 +216,25 @@ async fn a_daemon_killed_mid_action_reads_it_back_as_interrupted_and_does_not_re
                 .iter()
                 .find(|d| d["rule"] == "slow-fix")?
                 .clone();
-            (d["decision"]["reason"] == "already_tried")
-                .then(|| d["line"].as_str().unwrap_or_default().to_owned())
-        },
+            let at: jiff::Timestamp = d["at"].as_str()?.parse().ok()?;
+            (d["decision"]["reason"] == "already_tried" && after.is_none_or(|a| at > a))
+                .then(|| (at, d["line"].as_str().unwrap_or_default().to_owned()))
+        }
+    };
+    let (first_at, line) = support::wait_for(
+        "a decision after the restart",
+        Duration::from_secs(20),
+        || held(None),
     )
     .await;
     assert!(line.contains("already tried"), "{line}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // "Nothing more happened" is a later evaluation that held the rule again, not time passing.
+    support::wait_for(
+        "a second evaluation holding the rule",
+        Duration::from_secs(20),
+        || held(Some(first_at)),
+    )
+    .await;
     assert_eq!(
         target.admin_calls.load(Ordering::SeqCst),
         1,

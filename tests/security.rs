@@ -119,7 +119,26 @@ token = {{ env = "ASTREINTE_T_NOTIFY" }}
         (target.admin_calls.load(Ordering::SeqCst) >= 1).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Then the action's end is journalled and the webhook (which uses its token) was tried.
+    support::wait_for(
+        "the action's result and a notice attempt",
+        Duration::from_secs(30),
+        || async {
+            let journal = std::fs::read_to_string(dir.path().join("journal.json")).ok()?;
+            let metrics = client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            (journal.contains("\"ended_at\":\"")
+                && metrics.contains("astreinte_notifications_total{"))
+            .then_some(())
+        },
+    )
+    .await;
     let mut outputs = vec![];
     for path in ["/metrics", "/status", "/incidents", "/decisions", "/"] {
         let body = client
@@ -132,9 +151,8 @@ token = {{ env = "ASTREINTE_T_NOTIFY" }}
             .unwrap();
         outputs.push((path.to_owned(), body));
     }
-    daemon.signal(rustix::process::Signal::TERM);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    daemon.kill();
+    // SIGTERM and wait for the exit: the shutdown lines are in the log too.
+    daemon.stop(Duration::from_secs(10));
     outputs.push(("log".into(), std::fs::read_to_string(&log).unwrap()));
     outputs.push((
         "journal".into(),

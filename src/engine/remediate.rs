@@ -189,6 +189,14 @@ impl<S: Store> Engine<S> {
         self.publish();
     }
 
+    /// How many action and verification tasks run now (0 without remediation): a test that
+    /// checks "nothing was done" reads it instead of waiting for time to pass.
+    pub fn tasks_in_flight(&self) -> usize {
+        self.remediation
+            .as_ref()
+            .map_or(0, |(r, _)| r.tracker.len())
+    }
+
     /// Lets actions in flight finish (they are never cancelled halfway) and records them;
     /// past the deadline they stay `Running` and the next start reads them as interrupted.
     pub(super) async fn finish_in_flight(&mut self, deadline: Duration) {
