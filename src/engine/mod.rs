@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::incident::Event;
-use crate::journal::{Journal, Store};
+use crate::journal::{Journal, Store, StoreError};
 use crate::level::Level;
 use crate::metrics::{LevelLabels, Metrics, ResultLabels, TargetLabels};
 use crate::notify::{Delivery, Notifier};
@@ -305,6 +305,12 @@ impl<S: Store> Engine<S> {
             Ok(()) => {
                 self.dirty = false;
                 "ok"
+            }
+            // Another replica wrote first and the merged retry lost again: an ordinary race
+            // between replicas, written at the next save; not a write error.
+            Err(e @ StoreError::Conflict { .. }) => {
+                warn!(error = %e, "the journal changed under this replica twice: saved at the next change");
+                "conflict"
             }
             Err(e) => {
                 error!(error = %e, "cannot write the journal");

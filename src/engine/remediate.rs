@@ -96,7 +96,11 @@ impl<S: Store> Engine<S> {
         events.splice(0..0, settled_events);
         if !records.is_empty() {
             let saved = self.journal.save_fenced().await;
-            self.count_write(if saved.is_ok() { "ok" } else { "error" });
+            self.count_write(match &saved {
+                Ok(()) => "ok",
+                Err(StoreError::Conflict { .. }) => "conflict",
+                Err(_) => "error",
+            });
             let leading = self
                 .remediation
                 .as_ref()

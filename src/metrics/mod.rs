@@ -378,6 +378,14 @@ impl Metrics {
             ours.register(metric, help, family.clone());
             gauges.insert(name, family);
         }
+        // Counters an alert reads with `increase(…) > 0` exist from the start, at 0: a series
+        // born at its first increment has no earlier sample, so its first rise is missed.
+        for result in ["applied", "invalid"] {
+            config_reload_total.get_or_create(&ResultLabels { result });
+        }
+        for result in ["ok", "error", "conflict"] {
+            journal_writes_total.get_or_create(&ResultLabels { result });
+        }
         Metrics {
             registry,
             probe_success,
@@ -487,6 +495,21 @@ mod tests {
     use crate::probes::{Measurement, Outcome, ProbeKind};
     use std::sync::Arc;
     use std::time::Duration;
+
+    /// Issue 14 #8: `increase(astreinte_config_reload_total{result="invalid"}[5m]) > 0` must see
+    /// the first invalid edit, so the series exists at 0 before it.
+    #[test]
+    fn alerted_counters_exist_at_zero_from_the_start() {
+        let text = Metrics::new().encode();
+        for series in [
+            "astreinte_config_reload_total{result=\"invalid\"} 0",
+            "astreinte_config_reload_total{result=\"applied\"} 0",
+            "astreinte_journal_writes_total{result=\"error\"} 0",
+            "astreinte_journal_writes_total{result=\"conflict\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} missing:\n{text}");
+        }
+    }
 
     #[test]
     fn an_observation_shows_in_the_exposition() {
