@@ -1,8 +1,10 @@
 //! Rollout restart, the way `kubectl rollout restart` does it: a merge patch of
 //! `spec.template.metadata.annotations."kubectl.kubernetes.io/restartedAt"` (kubectl's key,
 //! not kube-rs' `kube.kubernetes.io/restartedAt`, so operators see one history), then a
-//! wait for the rollout: observedGeneration >= generation and updated = ready = available =
-//! desired, up to the deadline.
+//! wait for the rollout by kubectl's rule (`rollout status`): observedGeneration >= generation,
+//! updated = desired, no old replica left (`status.replicas` > updated means old pods are
+//! still pending termination), ready = available = updated; a Progressing condition with reason
+//! `ProgressDeadlineExceeded` fails at once. Up to the deadline.
 
 use std::time::Duration;
 
@@ -92,6 +94,12 @@ pub async fn wait_for_rollout(
         .await;
         match got {
             Ok(d) => {
+                if let Some(why) = progress_deadline_exceeded(&d) {
+                    return Err(Error::RolloutStuck {
+                        deployment: format!("{namespace}/{name}"),
+                        status: why,
+                    });
+                }
                 let (done, status) = rollout_state(&d);
                 if done {
                     return Ok(status);
@@ -111,9 +119,28 @@ pub async fn wait_for_rollout(
     }
 }
 
+/// The Deployment controller gave up on this rollout: its Progressing condition says
+/// `ProgressDeadlineExceeded` (kubectl's `rollout status` fails on it too).
+pub fn progress_deadline_exceeded(d: &Deployment) -> Option<String> {
+    let generation = d.metadata.generation.unwrap_or(0);
+    let s = d.status.as_ref()?;
+    if s.observed_generation.is_none_or(|o| o < generation) {
+        return None;
+    }
+    let c = s.conditions.as_ref()?.iter().find(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    })?;
+    Some(format!(
+        "progress deadline exceeded: {}",
+        c.message.as_deref().unwrap_or("no message")
+    ))
+}
+
 /// Whether the rollout is complete, and a sentence describing where it is.
 ///
-/// Never complete without a status that has seen the current generation, nor with a
+/// kubectl's rule: the status has seen the current generation, every desired replica is
+/// updated, no old replica remains (`status.replicas` > updated: old pods pending
+/// termination), and every updated replica is ready and available. Never complete with a
 /// negative replica count: a garbled object must not verify an action.
 pub fn rollout_state(d: &Deployment) -> (bool, String) {
     let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
@@ -125,13 +152,21 @@ pub fn rollout_state(d: &Deployment) -> (bool, String) {
     let updated = s.updated_replicas.unwrap_or(0);
     let ready = s.ready_replicas.unwrap_or(0);
     let available = s.available_replicas.unwrap_or(0);
+    let total = s.replicas.unwrap_or(0);
+    let old = total.saturating_sub(updated).max(0);
     let done = s.observed_generation.is_some_and(|o| o >= generation)
         && desired >= 0
         && updated == desired
+        && total <= updated
         && ready == desired
         && available == desired;
+    let pending = if old > 0 {
+        format!(", {old} old pending termination")
+    } else {
+        String::new()
+    };
     let status = format!(
-        "{updated} updated, {ready} ready, {available} available of {desired} \
+        "{updated} updated, {ready} ready, {available} available of {desired}{pending} \
          (generation {generation}, observed {observed})"
     );
     (done, status)

@@ -91,3 +91,39 @@ fn no_status_or_negative_counts_never_complete() {
     let d: Deployment = serde_json::from_value(deployment_json(2)).unwrap();
     assert!(rollout_state(&d).0);
 }
+
+/// Issue 14, defect 1 (seen on a real kube-apiserver 1.26): 4 replicas in the status, 3
+/// updated, 3 ready, 3 available of 3 desired, the old ReplicaSet still with a pod. The old
+/// rule declared the rollout complete; kubectl's (`status.replicas` > updated: old replicas
+/// pending termination) does not.
+#[test]
+fn old_replicas_pending_termination_are_not_complete() {
+    let mut doc = deployment_json(3);
+    doc["status"]["replicas"] = json!(4);
+    let d: Deployment = serde_json::from_value(doc).unwrap();
+    let (done, sentence) = rollout_state(&d);
+    assert!(!done, "{sentence}");
+    assert!(sentence.contains("1 old pending termination"), "{sentence}");
+    let mut doc = deployment_json(3);
+    doc["status"]["availableReplicas"] = json!(2);
+    let d: Deployment = serde_json::from_value(doc).unwrap();
+    assert!(!rollout_state(&d).0, "an updated replica not yet available");
+}
+
+/// kubectl fails `rollout status` on a Progressing condition `ProgressDeadlineExceeded`.
+#[test]
+fn a_progress_deadline_exceeded_condition_fails_the_rollout() {
+    let mut doc = deployment_json(3);
+    doc["status"]["conditions"][1] = json!({
+        "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+        "message": "ReplicaSet \"api-5d\" has timed out progressing."
+    });
+    let d: Deployment = serde_json::from_value(doc).unwrap();
+    let why = super::progress_deadline_exceeded(&d).unwrap();
+    assert!(
+        why.starts_with("progress deadline exceeded: ReplicaSet"),
+        "{why}"
+    );
+    let d: Deployment = serde_json::from_value(deployment_json(3)).unwrap();
+    assert_eq!(super::progress_deadline_exceeded(&d), None);
+}
