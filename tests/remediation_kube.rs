@@ -212,8 +212,31 @@ async fn a_service_that_does_not_recover_escalates_once_per_rule_then_pages() {
         );
     }
 
-    // The service recovers: after the green period, scale and degraded mode are undone.
+    // The service recovers. A replica that is not the leader sees the incident resolve too,
+    // and undoes nothing: undo is the leader's (issue 14 #2: every replica undid).
     api.status.store(200, Ordering::SeqCst);
+    let follower_journal = dir.path().join("follower.json");
+    std::fs::copy(dir.path().join("journal.json"), &follower_journal).unwrap();
+    let (mut f, mut f_events) = engine_driver::follower(
+        &follower_journal,
+        e.config.clone(),
+        Some(kube.client().await),
+    )
+    .await;
+    let writes_before = kube.requests().iter().filter(|r| r.verb == "patch").count();
+    let seen = engine_driver::drive(&mut f, &mut f_events, 9, Duration::from_millis(700)).await;
+    assert!(
+        seen.iter().any(|ev| matches!(ev, Event::Resolved(_))),
+        "the follower's incident resolved: {:#?}",
+        f.journal.doc.incidents.open
+    );
+    assert_eq!(f.tasks_in_flight(), 0, "the follower started an undo");
+    let writes_after = kube.requests().iter().filter(|r| r.verb == "patch").count();
+    assert_eq!(writes_before, writes_after, "a follower undid an action");
+    assert!(f.journal.doc.actions.iter().all(|a| !a.undone));
+    drop(f);
+
+    // After the green period, the leader undoes scale and degraded mode.
     let seen = engine_driver::drive(&mut e, &mut events, 9, Duration::from_millis(700)).await;
     assert!(
         seen.iter().any(|ev| matches!(ev, Event::Resolved(_))),

@@ -386,7 +386,16 @@ impl Remediator {
     /// After an incident resolved: undoes its reversible actions (rules with
     /// `undo_on_resolve`), in reverse order. Only real, successful actions with something to
     /// restore are undone, each once.
+    /// The leader alone undoes: a follower's view of the incident may end before the
+    /// leader's, and a second undo could overwrite what a person changed in between.
     pub fn on_resolved(&mut self, config: &Config, doc: &JournalDoc, incident: &str) {
+        if !self.is_leader() {
+            info!(
+                incident,
+                "incident resolved here; undo is left to the leader"
+            );
+            return;
+        }
         for a in doc.actions.iter().rev() {
             if a.incident.as_deref() != Some(incident)
                 || a.result != ActionResult::Succeeded

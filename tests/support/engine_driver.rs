@@ -43,6 +43,31 @@ pub async fn engine(
     (e, rx)
 }
 
+/// Like [`engine`], but a replica that never leads (its leader channel says `false`).
+pub async fn follower(
+    journal: &Path,
+    config: Arc<Config>,
+    kube: Option<kube::Client>,
+) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
+    astreinte::app::install_crypto();
+    let journal = Journal::open(FileStore::new(journal), jiff::Timestamp::now()).await;
+    let (leader_tx, leader) = watch::channel(false);
+    std::mem::forget(leader_tx);
+    let actuators = Actuators::new().unwrap().with_kube(kube);
+    let (remediator, results) = Remediator::new(actuators, Prober::new().unwrap(), leader);
+    let (tx, rx) = mpsc::channel(10_000);
+    let e = Engine::new(
+        config,
+        Arc::new(Metrics::new()),
+        Arc::new(StatusBoard::default()),
+        journal,
+    )
+    .with_events(tx)
+    .with_remediation(remediator, results)
+    .without_table();
+    (e, rx)
+}
+
 /// One round: every probe once, the tick, remediation, then task results for up to `wait`.
 pub async fn round(
     e: &mut Engine<FileStore>,
