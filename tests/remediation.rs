@@ -249,3 +249,73 @@ async fn a_level_change_is_decided_at_once_not_at_the_next_tick() {
         .expect("the engine stops")
         .unwrap();
 }
+
+/// Issue 14 #9: a failed fix escalates into a rule whose budget is spent (it acted in an
+/// earlier incident): the escalation cannot happen, so the on-call is paged, not left silent.
+#[tokio::test]
+async fn an_escalation_into_a_rule_with_no_budget_left_pages() {
+    let target = HttpTarget::start().await;
+    target.status.store(500, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &target, "enforce", "/admin/noop");
+    // The first rule may act twice an hour, the one it escalates to once.
+    let rules = std::fs::read_to_string(dir.path().join("remediations.toml")).unwrap();
+    let rules = rules.replacen(
+        "budget = { max = 1, per = \"1h\" }",
+        "budget = { max = 2, per = \"1h\" }",
+        1,
+    );
+    let rules = rules.replacen(
+        "escalate = \"second\"",
+        "cooldown = \"1s\"\nescalate = \"second\"",
+        1,
+    );
+    std::fs::write(dir.path().join("remediations.toml"), rules).unwrap();
+    let config = Arc::new(load_dir(dir.path()).unwrap());
+    let (mut e, mut events) =
+        engine_driver::engine(&dir.path().join("journal.json"), config, None).await;
+    // First incident: reboot fails, second fails, page; then it recovers and resolves.
+    let seen = engine_driver::drive(&mut e, &mut events, 10, Duration::from_millis(250)).await;
+    assert_eq!(
+        seen.iter()
+            .filter(|e| matches!(e, Event::Paged { .. }))
+            .count(),
+        1,
+        "{seen:?}"
+    );
+    target.status.store(200, Ordering::SeqCst);
+    let mut resolved = false;
+    for _ in 0..20 {
+        let seen = engine_driver::drive(&mut e, &mut events, 1, Duration::from_millis(250)).await;
+        if seen.iter().any(|e| matches!(e, Event::Resolved(_))) {
+            resolved = true;
+            break;
+        }
+    }
+    assert!(resolved, "{:#?}", e.journal.doc.incidents.open);
+    // Second incident: reboot acts again and fails; second has no budget left.
+    target.status.store(500, Ordering::SeqCst);
+    let seen = engine_driver::drive(&mut e, &mut events, 10, Duration::from_millis(250)).await;
+    let rules: Vec<&str> = e
+        .journal
+        .doc
+        .actions
+        .iter()
+        .map(|a| a.rule.as_str())
+        .collect();
+    let why: Vec<String> = e.decisions().into_iter().map(|d| d.line).collect();
+    assert_eq!(rules, ["reboot", "second", "reboot"], "{why:?}");
+    let pages: Vec<String> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::Paged { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        pages.len(),
+        1,
+        "paged once for the second incident: {seen:?}"
+    );
+    assert!(pages[0].contains("no budget left"), "{pages:?}");
+}

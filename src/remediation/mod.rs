@@ -360,8 +360,28 @@ impl Remediator {
     /// After a failed action or verification: the next rule, or a page. Never loops (the
     /// chain is validated and each rule acts once per incident).
     fn escalate(&mut self, cx: &mut Context<'_>, rule: &RuleConfig, key: &str) {
-        let text = match rule.escalate.as_deref() {
-            Some("page") | None => {
+        // A next rule that has no budget left cannot take over: the chain would end
+        // silently, so it pages instead.
+        let spent = rule.escalate.as_deref().and_then(|next| {
+            let next = cx.config.rules.iter().find(|r| r.id == next)?;
+            let mode = policy::effective_mode(cx.config, next);
+            (policy::budget_remaining(next, &cx.doc.actions, cx.now, mode) == Some(0))
+                .then(|| next.id.clone())
+        });
+        let text = match (rule.escalate.as_deref(), spent) {
+            (_, Some(next)) => {
+                let incident = cx.doc.incidents.open.get(key).cloned();
+                let text = format!(
+                    "rule {} did not fix {key} and rule {next} has no budget left: paging the on-call",
+                    rule.id
+                );
+                cx.events.push(Event::Paged {
+                    incident,
+                    text: text.clone(),
+                });
+                text
+            }
+            (Some("page") | None, None) => {
                 let incident = cx.doc.incidents.open.get(key).cloned();
                 let text = format!("rule {} did not fix {key}: paging the on-call", rule.id);
                 cx.events.push(Event::Paged {
@@ -370,7 +390,7 @@ impl Remediator {
                 });
                 text
             }
-            Some(next) => {
+            (Some(next), None) => {
                 format!(
                     "rule {} did not fix {key}: escalating to rule {next}",
                     rule.id
