@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -25,6 +24,7 @@ use crate::reload::restart::{RestartOnly, Sections};
 use crate::remediation::Remediator;
 use crate::server::{self, AppState};
 use crate::status::StatusBoard;
+use crate::supervisor::Supervisor;
 use crate::{check, client, scheduler, shutdown};
 
 /// How long the daemon waits for its tasks after a stop signal.
@@ -76,7 +76,7 @@ fn spawn_cluster_tasks(
     configs: &Arc<watch::Sender<Arc<Config>>>,
     metrics: &Arc<Metrics>,
     cancel: &CancellationToken,
-    tracker: &TaskTracker,
+    supervisor: &mut Supervisor,
 ) -> ClusterTasks {
     let identity = identity();
     let leader_config = crate::leader::LeaderConfig::from_settings(&config.kubernetes, identity);
@@ -86,10 +86,8 @@ fn spawn_cluster_tasks(
         cancel.clone(),
         Some(metrics.leader.clone()),
     );
-    // Tracked, so that a stop waits for the Lease to be released.
-    tracker.spawn(async move {
-        let _ = elector.await;
-    });
+    // Supervised (its fault point is in its loop), and a stop waits for the Lease release.
+    supervisor.adopt("leader", elector);
     if let Some(name) = &config.kubernetes.policy_configmap {
         let watch = crate::reload::spawn_into(
             client.clone(),
@@ -99,9 +97,7 @@ fn spawn_cluster_tasks(
             metrics.clone(),
             cancel.clone(),
         );
-        tracker.spawn(async move {
-            let _ = watch.await;
-        });
+        supervisor.adopt_with_fault("policy-watch", watch);
     }
     ClusterTasks {
         leader,
@@ -138,15 +134,15 @@ fn spawn_reloader(
     restart: RestartOnly,
     state: Arc<AppState>,
     to_engine: watch::Sender<Arc<Config>>,
-    tracker: TaskTracker,
+    (supervisor, tracker): (&mut Supervisor, TaskTracker),
     cancel: CancellationToken,
     mut probes_cancel: CancellationToken,
-    prober: Prober,
+    prober: crate::probe_guard::Guarded<Prober>,
     sink: mpsc::Sender<crate::probes::Observation>,
     metrics: Arc<Metrics>,
 ) {
-    let inner = tracker.clone();
-    tracker.spawn(async move {
+    let inner = tracker;
+    supervisor.spawn("reloader", async move {
         while configs.changed().await.is_ok() {
             let read = Config::clone(&configs.borrow_and_update());
             let (changed, new) = restart.split(read);
@@ -177,16 +173,20 @@ fn spawn_reloader(
                 metrics.clone(),
             );
         }
+        Ok(())
     });
 }
 
-/// `astreinte run`: the daemon, until SIGTERM or SIGINT.
+/// `astreinte run`: the daemon, until SIGTERM or SIGINT, or until a supervised task ends or
+/// panics ([`crate::supervisor`]): then every other task is stopped and an error returned
+/// (exit code 1).
 pub async fn run(
     config: Config,
     listen: Option<std::net::SocketAddr>,
     record: Option<PathBuf>,
 ) -> Result<()> {
     install_crypto();
+    crate::supervisor::init_fault_knob();
     // Before anything slow (the Kubernetes client may run an exec credential plugin): a
     // SIGHUP from now on is held until the reloader serves it, never fatal.
     let hangups = crate::reload::hangup::listen().context("cannot install the SIGHUP handler")?;
@@ -203,11 +203,12 @@ pub async fn run(
     let prober = Prober::new()?.with_kube(kube.clone());
     let metrics = Arc::new(Metrics::new());
     let status = Arc::new(StatusBoard::default());
+    let heartbeat = Arc::new(crate::heartbeat::Heartbeat::default());
     let state = Arc::new(AppState {
         config: ArcSwap::new(config.clone()),
         metrics: metrics.clone(),
         status: status.clone(),
-        scheduler_running: false.into(),
+        heartbeat: heartbeat.clone(),
         started: clock.now(),
     });
     let listener = TcpListener::bind(config.server.listen)
@@ -233,16 +234,24 @@ pub async fn run(
         "astreinte started"
     );
 
+    let mut supervisor = Supervisor::new();
+    // The probe tasks: restarted with each configuration, so tracked, not supervised one by
+    // one; a panic in a probe run reaches the supervisor through the `scheduler` task.
     let tracker = TaskTracker::new();
     let skew = crate::clock::skew::spawn(clock.clone(), metrics.clone(), cancel.clone());
-    tracker.spawn(async move {
-        let _ = skew.await;
-    });
+    supervisor.adopt_with_fault("clock-skew", skew);
     // Every source of new configurations (policy ConfigMap, SIGHUP) publishes here.
     let (reload_tx, reload_rx) = watch::channel(config.clone());
     let reload_tx = Arc::new(reload_tx);
     let cluster = kube.as_ref().map(|client| {
-        spawn_cluster_tasks(client, &config, &reload_tx, &metrics, &cancel, &tracker)
+        spawn_cluster_tasks(
+            client,
+            &config,
+            &reload_tx,
+            &metrics,
+            &cancel,
+            &mut supervisor,
+        )
     });
     let on_hangup = crate::reload::hangup::OnHangup::of(
         &config,
@@ -255,10 +264,13 @@ pub async fn run(
         metrics.clone(),
         cancel.clone(),
     );
-    tracker.spawn(async move {
-        let _ = hangup.await;
+    supervisor.adopt_with_fault("sighup", hangup);
+    let serving = server::serve(listener, state.clone(), cancel.clone());
+    supervisor.spawn("server", async move {
+        serving
+            .await
+            .map_err(|e| format!("HTTP server failed: {e}"))
     });
-    let server = tokio::spawn(server::serve(listener, state.clone(), cancel.clone()));
     let (tx, rx) = mpsc::channel(1024);
     let store = journal_store(&config, kube.as_ref());
     info!(journal = %store.describe(), "journal");
@@ -273,7 +285,8 @@ pub async fn run(
     let (config_tx, config_rx) = watch::channel(config.clone());
     let mut engine = Engine::new(config.clone(), metrics.clone(), status, journal)
         .with_remediation(remediator, results)
-        .with_config_updates(config_rx);
+        .with_config_updates(config_rx)
+        .with_heartbeat(heartbeat);
     let notify_tracker = TaskTracker::new();
     let (delivery_tx, deliveries) = mpsc::channel(256);
     let notifier = Notifier::spawn(
@@ -283,6 +296,16 @@ pub async fn run(
         Some(delivery_tx),
         &notify_tracker,
     )?;
+    notify_tracker.close();
+    if config.notify.iter().any(|r| r.enabled) {
+        // The receivers' tasks end when the engine drops the notifier (at a stop): all of
+        // them gone before that is a failure.
+        let lanes = notify_tracker.clone();
+        supervisor.spawn("notifier", async move {
+            lanes.wait().await;
+            Ok(())
+        });
+    }
     engine = engine.with_notifier(notifier, deliveries);
     if let Some(path) = &record {
         let file = std::fs::OpenOptions::new()
@@ -298,13 +321,19 @@ pub async fn run(
         .map(|r| r.deadline())
         .max()
         .unwrap_or(Duration::ZERO);
-    let engine = tokio::spawn(engine.run(rx, cancel.clone(), action_deadline));
+    // Its fault point is in its loop (on an observation).
+    supervisor.adopt(
+        "engine",
+        tokio::spawn(engine.run(rx, cancel.clone(), action_deadline)),
+    );
+    let (guarded, panics) = crate::probe_guard::guard(prober);
+    supervisor.spawn("scheduler", crate::probe_guard::watch(panics));
     let probes_cancel = cancel.child_token();
     scheduler::spawn_all(
         &tracker,
         &probes_cancel,
         config.clone(),
-        prober.clone(),
+        guarded.clone(),
         tx.clone(),
         metrics.clone(),
     );
@@ -313,42 +342,34 @@ pub async fn run(
         RestartOnly::new(read, &config),
         state.clone(),
         config_tx,
-        tracker.clone(),
+        (&mut supervisor, tracker.clone()),
         cancel.clone(),
         probes_cancel,
-        prober,
+        guarded,
         tx,
         metrics,
     );
     tracker.close();
-    state.scheduler_running.store(true, Ordering::Release);
 
     let outcome = tokio::select! {
         biased;
-        _ = cancel.cancelled() => Ok(()),
-        // The server also ends on a stop signal; that is not a failure.
-        r = server, if !cancel.is_cancelled() => {
-            let failure = match r {
-                Ok(Ok(())) if cancel.is_cancelled() => None,
-                Ok(Ok(())) => Some(anyhow::anyhow!("HTTP server stopped unexpectedly")),
-                Ok(Err(e)) => Some(anyhow::Error::new(e).context("HTTP server failed")),
-                Err(e) => Some(anyhow::Error::new(e).context("HTTP server task panicked")),
-            };
-            match failure {
-                None => Ok(()),
-                Some(e) => {
-                    error!(error = %format!("{e:#}"), "supervised task failed, stopping");
-                    cancel.cancel();
-                    Err(e)
-                }
+        () = cancel.cancelled() => Ok(()),
+        ended = supervisor.next_end() => {
+            if cancel.is_cancelled() {
+                // Ended by the stop signal that raced with it: not a failure.
+                Ok(())
+            } else {
+                let why = ended.describe();
+                error!(task = ended.task, error = %why, "supervised task ended: stopping the daemon");
+                cancel.cancel();
+                Err(anyhow::anyhow!(why))
             }
         }
     };
-    state.scheduler_running.store(false, Ordering::Release);
     // Probes stop at once; actions in flight get their own deadline to finish.
     let stopped = tokio::time::timeout(STOP_DEADLINE + action_deadline, async {
         let _ = tokio::time::timeout(STOP_DEADLINE, tracker.wait()).await;
-        let _ = engine.await;
+        supervisor.stop(STOP_DEADLINE + action_deadline).await;
     })
     .await;
     match stopped {

@@ -58,7 +58,9 @@ struct Elector {
 }
 
 /// Starts the election loop; the receiver says whether this replica leads right now.
-/// The task stops (releasing the Lease if held) when `cancel` fires.
+/// The task stops (releasing the Lease if held) when `cancel` fires. Read it with
+/// [`is_leader`]: once the task is gone (it panicked, or ended), the channel is closed and its
+/// last value (maybe `true`) no longer counts.
 ///
 /// Leading ends on time, not only on a failed round: at the last successful renewal (the
 /// moment its request was sent) plus 2/3 of `duration`, even while a round hangs on an API
@@ -124,6 +126,9 @@ pub fn spawn(
                 }
             };
             set(now_leading, &identity);
+            if now_leading {
+                crate::supervisor::fault_point("leader");
+            }
             let next_round = Instant::now() + elector.config.renew;
             let mut lapse = if now_leading {
                 elector.valid_until()
@@ -147,6 +152,12 @@ pub fn spawn(
         set(false, &identity);
     });
     (rx, task)
+}
+
+/// Whether the election task behind `rx` says this replica leads: its last value, while the
+/// task lives. A closed channel (the task is gone, whatever it sent last) is "not leader".
+pub fn is_leader(rx: &watch::Receiver<bool>) -> bool {
+    rx.has_changed().is_ok() && *rx.borrow()
 }
 
 /// Sleeps until `at`, or forever without one.
@@ -360,3 +371,21 @@ impl Elector {
 #[cfg(test)]
 #[path = "leader_proptests.rs"]
 mod proptests;
+
+#[cfg(test)]
+mod closed_tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_channel_is_not_leader_whatever_it_said_last() {
+        let (tx, rx) = watch::channel(true);
+        assert!(is_leader(&rx));
+        tx.send_replace(false);
+        assert!(!is_leader(&rx));
+        tx.send_replace(true);
+        assert!(is_leader(&rx));
+        // The election task died (a panic drops its sender) while leading.
+        drop(tx);
+        assert!(!is_leader(&rx));
+    }
+}

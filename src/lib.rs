@@ -62,6 +62,7 @@
 //! | [`clock`] | the daemon's time: wall at start + monotonic (durations ignore clock jumps); jump detection |
 //! | [`testbed`] | real local servers for the tests and `astreinte demo` |
 //! | [`demo`] | `astreinte demo`: the local stack, its configuration, the daemon on it, faults |
+//! | [`supervisor`], [`heartbeat`] | the long-lived tasks watched in one place (a dead one stops the daemon); the engine's heartbeat behind `/readyz` |
 //! | [`shutdown`], [`telemetry`] | signals; logs |
 
 pub mod actuators;
@@ -73,6 +74,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod heartbeat;
 pub mod incident;
 pub mod journal;
 pub mod leader;
@@ -81,6 +83,7 @@ pub mod metrics;
 pub mod notify;
 pub mod policy;
 pub mod postmortem;
+pub mod probe_guard;
 pub mod probes;
 pub mod reload;
 pub mod remediation;
@@ -90,6 +93,7 @@ pub mod server;
 pub mod shutdown;
 pub mod simulate;
 pub mod status;
+pub mod supervisor;
 pub mod telemetry;
 pub mod testbed;
 pub mod web;

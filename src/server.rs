@@ -2,7 +2,6 @@
 //! `/readyz`, `/status`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -25,8 +24,8 @@ pub struct AppState {
     pub config: ArcSwap<Config>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<StatusBoard>,
-    /// Set once the probe tasks are running.
-    pub scheduler_running: AtomicBool,
+    /// Beaten by the engine loop; `/readyz` is its age (a stale beat is not ready).
+    pub heartbeat: Arc<crate::heartbeat::Heartbeat>,
     pub started: jiff::Timestamp,
 }
 
@@ -63,14 +62,14 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(s): State<Arc<AppState>>) -> (StatusCode, &'static str) {
-    if s.scheduler_running.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (
+/// Ready while the engine loop beats ([`crate::heartbeat`]): a dead or stuck engine is not.
+async fn readyz(State(s): State<Arc<AppState>>) -> (StatusCode, String) {
+    match s.heartbeat.ready() {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: scheduler not running\n",
-        )
+            format!("not ready: {why}\n"),
+        ),
     }
 }
 

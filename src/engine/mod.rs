@@ -53,6 +53,8 @@ pub struct Engine<S> {
     remediation: Option<(Remediator, mpsc::Receiver<TaskResult>)>,
     /// Where the loop reads the time ([`crate::clock`]): stamps never follow a clock jump.
     clock: Clock,
+    /// Beaten on every turn of the loop; `/readyz` reads its age.
+    heartbeat: Option<Arc<crate::heartbeat::Heartbeat>>,
     dirty: bool,
 }
 
@@ -79,6 +81,7 @@ impl<S: Store> Engine<S> {
             config_updates: None,
             notifier: None,
             clock: Clock::system(),
+            heartbeat: None,
             dirty: false,
         };
         engine.publish();
@@ -106,6 +109,18 @@ impl<S: Store> Engine<S> {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Beats `heartbeat` on every turn of the loop (`/readyz`).
+    pub fn with_heartbeat(mut self, heartbeat: Arc<crate::heartbeat::Heartbeat>) -> Self {
+        self.heartbeat = Some(heartbeat);
+        self
+    }
+
+    fn beat(&self) {
+        if let Some(h) = &self.heartbeat {
+            h.beat();
+        }
     }
 
     /// Takes new configurations from `rx` as they come.

@@ -29,11 +29,13 @@ impl<S: Store> Engine<S> {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
+            self.beat();
             tokio::select! {
                 obs = rx.recv() => match obs {
                     // A level change is put through the rules at once, not at the next tick
                     // (which cost up to 1 s on the decision path, docs/BENCHMARKS.md).
                     Some(o) => {
+                        crate::supervisor::fault_point("engine");
                         self.catch_up_config();
                         if self.handle(&o) {
                             self.remediate(self.clock.read()).await;

@@ -92,7 +92,7 @@ impl Remediator {
     }
 
     pub fn is_leader(&self) -> bool {
-        *self.leader.borrow()
+        crate::leader::is_leader(&self.leader)
     }
 
     /// Puts every rule through the policy. Returns the journal records it created (they must

@@ -174,7 +174,7 @@ fn the_page_renders_from_the_daemon_state() {
         config: arc_swap::ArcSwap::new(Arc::new(config)),
         metrics: Arc::new(crate::metrics::Metrics::new()),
         status: Arc::new(crate::status::StatusBoard::default()),
-        scheduler_running: false.into(),
+        heartbeat: Arc::default(),
         started: at("2026-11-23T11:00:00Z"),
     };
     let html = render_state(&state, at("2026-11-23T12:00:00Z"));
