@@ -322,10 +322,7 @@ pub async fn run(
         .max()
         .unwrap_or(Duration::ZERO);
     // Its fault point is in its loop (on an observation).
-    supervisor.adopt(
-        "engine",
-        tokio::spawn(engine.run(rx, cancel.clone(), action_deadline)),
-    );
+    supervisor.spawn_own_fault("engine", engine.run(rx, cancel.clone(), action_deadline));
     let (guarded, panics) = crate::probe_guard::guard(prober);
     supervisor.spawn("scheduler", crate::probe_guard::watch(panics));
     let probes_cancel = cancel.child_token();
@@ -354,7 +351,7 @@ pub async fn run(
     let outcome = tokio::select! {
         biased;
         () = cancel.cancelled() => Ok(()),
-        ended = supervisor.next_end() => {
+        ended = supervisor.first_end() => {
             if cancel.is_cancelled() {
                 // Ended by the stop signal that raced with it: not a failure.
                 Ok(())

@@ -78,6 +78,18 @@ impl Supervisor {
         self.names.insert(handle.id(), name);
     }
 
+    /// Spawns `task` as `name` without a fault point at its start (it has its own inside).
+    pub fn spawn_own_fault<F>(&mut self, name: &'static str, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = self.set.spawn(async move {
+            task.await;
+            Ok(())
+        });
+        self.names.insert(handle.id(), name);
+    }
+
     /// Watches a task spawned elsewhere (it has its own fault point, if any).
     pub fn adopt(&mut self, name: &'static str, handle: JoinHandle<()>) {
         let handle = self
@@ -117,6 +129,29 @@ impl Supervisor {
             },
             None => std::future::pending().await,
         }
+    }
+
+    /// The first task to end, blamed well: one task's death often ends others at once (the
+    /// engine's notifier queues close with it), so of the tasks already finished when the
+    /// first is seen, a panic or an error is named before a plain end.
+    pub async fn first_end(&mut self) -> Ended {
+        let mut worst = self.next_end().await;
+        while let Some(joined) = self.set.try_join_next_with_id() {
+            let ended = match joined {
+                Ok((id, result)) => Ended {
+                    task: self.names.remove(&id).unwrap_or("?"),
+                    failure: result.err(),
+                },
+                Err(e) => Ended {
+                    task: self.names.remove(&e.id()).unwrap_or("?"),
+                    failure: Some(panic_text(&e)),
+                },
+            };
+            if worst.failure.is_none() && ended.failure.is_some() {
+                worst = ended;
+            }
+        }
+        worst
     }
 
     /// After a stop: waits up to `deadline` for every task; a failure met on the way is

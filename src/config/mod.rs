@@ -33,7 +33,7 @@ pub use probe::{
 pub use rule::{
     ActionSpec, Budget, Mode, PartitionGuard, PolicyConfig, RuleConfig, Trigger, Verify, Window,
 };
-pub use secret::{Secret, SecretError, SecretRef};
+pub use secret::{Secret, SecretError, SecretRef, read_opt as read_secret};
 pub use validate::Problem;
 
 pub const PROBES_FILE: &str = "probes.toml";

@@ -35,7 +35,25 @@ impl SecretRef {
         }
     }
 
-    /// Reads the secret now. Called per use, so a rotated file is picked up.
+    /// Reads the secret now, off the async threads (a file through `tokio::fs`, i.e. the
+    /// blocking pool): what a probe run calls. Read per use, so a rotated file (a changed
+    /// file, or a Kubernetes Secret volume's new `..data`) is picked up without a restart.
+    pub async fn read(&self) -> Result<Secret, SecretError> {
+        match (&self.env, &self.file) {
+            (None, Some(path)) => tokio::fs::read_to_string(path)
+                .await
+                .map(|s| Secret(s.trim_end_matches(['\n', '\r']).to_owned()))
+                .map_err(|e| SecretError::File {
+                    path: path.display().to_string(),
+                    kind: e.kind().to_string(),
+                }),
+            // An environment variable is memory: no IO to move off the thread.
+            _ => self.resolve(),
+        }
+    }
+
+    /// Reads the secret now, synchronously (a file read blocks the calling thread: use
+    /// [`SecretRef::read`] on async threads). Called per use, so a rotated file is picked up.
     pub fn resolve(&self) -> Result<Secret, SecretError> {
         match (&self.env, &self.file) {
             (Some(var), None) => std::env::var(var)
@@ -49,6 +67,14 @@ impl SecretRef {
                 }),
             _ => Err(SecretError::Ambiguous),
         }
+    }
+}
+
+/// [`SecretRef::read`] of an optional secret.
+pub async fn read_opt(secret: Option<&SecretRef>) -> Result<Option<Secret>, SecretError> {
+    match secret {
+        Some(s) => s.read().await.map(Some),
+        None => Ok(None),
     }
 }
 

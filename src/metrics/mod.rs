@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::probes::Observation;
 
+mod cluster_series;
 mod series;
 
 pub use series::Removed;
@@ -437,6 +438,7 @@ impl Metrics {
                 family.get_or_create(&m.labels).set(m.value);
             }
         }
+        self.retire_gone_objects(obs);
     }
 
     pub fn decision(&self, rule: &str, decision: &'static str, reason: &str) {

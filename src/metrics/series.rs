@@ -44,7 +44,7 @@ type GaugeSeries = (GaugeName, Vec<(String, String)>);
 /// The label sets created per probe (per-kind gauges) and per rule (decisions, actions).
 #[derive(Default)]
 pub struct SeriesIndex {
-    gauges: HashMap<String, HashSet<GaugeSeries>>,
+    pub(super) gauges: HashMap<String, HashSet<GaugeSeries>>,
     decisions: HashMap<String, HashSet<DecisionLabels>>,
     actions: HashMap<String, HashSet<ActionLabels>>,
 }
@@ -54,7 +54,7 @@ pub struct SeriesIndex {
 pub struct SharedIndex(Mutex<SeriesIndex>);
 
 impl SharedIndex {
-    fn with<T>(&self, f: impl FnOnce(&mut SeriesIndex) -> T) -> T {
+    pub(super) fn with<T>(&self, f: impl FnOnce(&mut SeriesIndex) -> T) -> T {
         let mut index = self.0.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut index)
     }

@@ -62,7 +62,7 @@ impl Clients {
             request = request.header(name, value);
         }
         if let Some(token) = &spec.bearer_token {
-            match token.resolve() {
+            match token.read().await {
                 Ok(t) => request = request.bearer_auth(t.expose()),
                 Err(e) => {
                     return Finding::new(

@@ -143,7 +143,7 @@ struct Health {
 }
 
 pub(super) async fn probe(id: &str, spec: &PostgresSpec, timeout: Duration) -> Finding {
-    let password = match spec.password.as_ref().map(|s| s.resolve()).transpose() {
+    let password = match crate::config::read_secret(spec.password.as_ref()).await {
         Ok(p) => p,
         Err(e) => {
             return Finding::new(

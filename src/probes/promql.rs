@@ -120,7 +120,7 @@ impl Client {
         url.query_pairs_mut().append_pair("query", &spec.query);
         let mut request = self.http.get(url).timeout(timeout.mul_f64(REQUEST_SHARE));
         if let Some(token) = &spec.bearer_token {
-            match token.resolve() {
+            match token.read().await {
                 Ok(t) => request = request.bearer_auth(t.expose()),
                 Err(e) => {
                     let detail = format!("bearer token: {e}");

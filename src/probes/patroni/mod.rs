@@ -229,7 +229,7 @@ impl Clients {
         let Some(login) = &spec.sql else {
             return vec![None; statuses.len()];
         };
-        let password = match login.password.as_ref().map(|s| s.resolve()).transpose() {
+        let password = match crate::config::read_secret(login.password.as_ref()).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "patroni probe: sql password unavailable");

@@ -85,11 +85,8 @@ async fn read_all(
 ) -> Result<Vec<(String, InstanceRead)>, Error> {
     let creds = Credentials {
         username: spec.username.clone(),
-        password: spec
-            .password
-            .as_ref()
-            .map(|s| s.resolve())
-            .transpose()
+        password: crate::config::read_secret(spec.password.as_ref())
+            .await
             .map_err(Error::Secret)?,
     };
     let budget = timeout.mul_f64(INSTANCE_SHARE);
