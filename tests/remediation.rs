@@ -226,8 +226,12 @@ async fn a_level_change_is_decided_at_once_not_at_the_next_tick() {
             .any(|d| d.rule == "restart" && matches!(d.decision, Decision::Act { .. }))
     };
     // The engine's first tick fires at once (and holds: nothing failed); the next is at 1 s.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!status.decisions().is_empty(), "the first tick decided");
+    support::wait_for(
+        "the first tick's decision",
+        Duration::from_secs(10),
+        || async { (!status.decisions().is_empty()).then_some(()) },
+    )
+    .await;
     assert!(!acted(&status), "{:?}", status.decisions());
     let sent = Instant::now();
     // The default damping enters a level after 2 consecutive results.

@@ -23,24 +23,7 @@ pub async fn engine(
     config: Arc<Config>,
     kube: Option<kube::Client>,
 ) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
-    astreinte::app::install_crypto();
-    let journal = Journal::open(FileStore::new(journal), jiff::Timestamp::now()).await;
-    let (leader_tx, leader) = watch::channel(true);
-    // The engine is the leader for the whole test.
-    std::mem::forget(leader_tx);
-    let actuators = Actuators::new().unwrap().with_kube(kube);
-    let (remediator, results) = Remediator::new(actuators, Prober::new().unwrap(), leader);
-    let (tx, rx) = mpsc::channel(10_000);
-    let e = Engine::new(
-        config,
-        Arc::new(Metrics::new()),
-        Arc::new(StatusBoard::default()),
-        journal,
-    )
-    .with_events(tx)
-    .with_remediation(remediator, results)
-    .without_table();
-    (e, rx)
+    replica(journal, config, kube, true).await
 }
 
 /// Like [`engine`], but a replica that never leads (its leader channel says `false`).
@@ -49,9 +32,19 @@ pub async fn follower(
     config: Arc<Config>,
     kube: Option<kube::Client>,
 ) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
+    replica(journal, config, kube, false).await
+}
+
+/// An engine whose leadership stays `leading` for the whole test.
+async fn replica(
+    journal: &Path,
+    config: Arc<Config>,
+    kube: Option<kube::Client>,
+    leading: bool,
+) -> (Engine<FileStore>, mpsc::Receiver<Event>) {
     astreinte::app::install_crypto();
     let journal = Journal::open(FileStore::new(journal), jiff::Timestamp::now()).await;
-    let (leader_tx, leader) = watch::channel(false);
+    let (leader_tx, leader) = watch::channel(leading);
     std::mem::forget(leader_tx);
     let actuators = Actuators::new().unwrap().with_kube(kube);
     let (remediator, results) = Remediator::new(actuators, Prober::new().unwrap(), leader);
