@@ -75,11 +75,12 @@ fn score_one_observation(bencher: Bencher, outcome: &str) {
         _ => Outcome::failed("connection_refused"),
     };
     let obs = observation("p0", outcome);
+    let interval = config.interval(probe);
     let mut scorer = Scorer::default();
     for _ in 0..50 {
-        scorer.step(probe, &damping, &obs);
+        scorer.step(probe, &damping, interval, &obs);
     }
-    bencher.bench_local(|| scorer.step(probe, &damping, black_box(&obs)));
+    bencher.bench_local(|| scorer.step(probe, &damping, interval, black_box(&obs)));
 }
 
 /// One rule through every policy gate, with 20 earlier actions in the journal (budget,
@@ -122,6 +123,9 @@ fn policy_decide_one_rule(bencher: Bencher) {
             level: Level::P1,
             reason: "bad_status".into(),
             since: Some(ago(5)),
+            leader_lost_since: None,
+            unknown_since: None,
+            stale_evidence: None,
         },
         escalated: false,
         is_leader: true,

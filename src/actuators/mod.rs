@@ -103,13 +103,13 @@ impl Actuators {
     }
 
     /// The action's own precondition, checked right before acting on a fresh look at its
-    /// target (Patroni actions: see [`patroni::gate`]). `trigger_for`: how long the rule's
-    /// trigger has held. Other actions have none.
+    /// target (Patroni actions: see [`patroni::gate`]). `leader_lost_for`: how long the
+    /// trigger probes have seen the Patroni leader lost. Other actions have none.
     pub async fn check(
         &self,
         action: &ActionSpec,
         config: &Config,
-        trigger_for: Option<Duration>,
+        leader_lost_for: Option<Duration>,
     ) -> Result<(), Hold> {
         let unavailable = |e: ActionError| Hold::Unavailable {
             detail: e.to_string(),
@@ -120,7 +120,7 @@ impl Actuators {
                 let view = patroni::view(&self.prober, config, probe)
                     .await
                     .map_err(unavailable)?;
-                patroni::gate::failover_allowed(&view, trigger_for, spec.ttl).map(|_| ())
+                patroni::gate::failover_allowed(&view, leader_lost_for, spec.ttl).map(|_| ())
             }
             ActionSpec::PatroniReinitialize { probe } => {
                 let view = patroni::view(&self.prober, config, probe)

@@ -76,6 +76,9 @@ fn decision(c: &Config, now: Now, since: Timestamp, actions: &[ActionRecord]) ->
             level: Level::P1,
             reason: "connection_refused".into(),
             since: Some(since),
+            leader_lost_since: None,
+            unknown_since: None,
+            stale_evidence: None,
         },
         escalated: false,
         is_leader: true,
@@ -303,18 +306,18 @@ fn damping_durations_count_monotonic_time() {
     let d = c.damping(&p);
     let (clock, hand) = Clock::manual(noon());
     let mut s = Scorer::default();
-    s.step(&p, &d, &no_leader(clock.now()));
+    s.step(&p, &d, c.interval(&p), &no_leader(clock.now()));
     hand.advance(Duration::from_secs(5));
-    s.step(&p, &d, &no_leader(clock.now()));
+    s.step(&p, &d, c.interval(&p), &no_leader(clock.now()));
     assert_eq!(s.get("api").unwrap().level, Level::P2);
     hand.advance(Duration::from_secs(5));
     hand.jump_wall(HOUR);
-    s.step(&p, &d, &no_leader(clock.now()));
+    s.step(&p, &d, c.interval(&p), &no_leader(clock.now()));
     assert_eq!(s.get("api").unwrap().level, Level::P2, "10 s, not 1 h");
     hand.jump_wall(-HOUR * 2);
     hand.advance(Duration::from_secs(25));
-    s.step(&p, &d, &no_leader(clock.now()));
-    s.step(&p, &d, &no_leader(clock.now()));
+    s.step(&p, &d, c.interval(&p), &no_leader(clock.now()));
+    s.step(&p, &d, c.interval(&p), &no_leader(clock.now()));
     assert_eq!(s.get("api").unwrap().level, Level::P1, "35 s: past the TTL");
 }
 

@@ -176,7 +176,9 @@ impl<S: Store> Engine<S> {
             return false;
         };
         let damping = self.config.damping(probe);
-        let change = self.scorer.step(probe, &damping, obs);
+        let change = self
+            .scorer
+            .step(probe, &damping, self.config.interval(probe), obs);
         let (level, reason) = self
             .scorer
             .get(&probe.id)

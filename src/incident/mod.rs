@@ -21,6 +21,9 @@ const MAX_TIMELINE: usize = 500;
 /// Why an incident resolved without going green: a reload removed its target (or group).
 pub const REMOVED_FROM_CONFIG: &str = "target removed from configuration";
 
+/// The key of the incident that stands for astreinte itself (the partition guard).
+pub const ASTREINTE: &str = "astreinte";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub id: String,
@@ -297,6 +300,29 @@ fn slug(key: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A page about astreinte itself (the partition guard) has no incident of a target: this
+/// stands in for one, keyed [`ASTREINTE`].
+pub fn about_astreinte(text: &str, at: jiff::Timestamp) -> Incident {
+    Incident {
+        id: ASTREINTE.into(),
+        key: ASTREINTE.into(),
+        level: Level::P1,
+        peak: Level::P1,
+        reason: "partition_suspected".into(),
+        opened_at: at,
+        green_since: None,
+        resolved_at: None,
+        breached: false,
+        attached_to: None,
+        timeline: vec![Entry {
+            at,
+            kind: EntryKind::Decision,
+            text: text.to_owned(),
+        }],
+        postmortem: None,
+    }
 }
 
 #[cfg(test)]

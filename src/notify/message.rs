@@ -112,6 +112,12 @@ fn status(notice: &Notice, settings: &IncidentSettings) -> String {
             ),
             None => format!("response target breached, open for {open_for}"),
         },
+        NoticeKind::Resolved if inc.key == crate::incident::ASTREINTE => {
+            inc.timeline.last().map_or_else(
+                || "resolved".to_owned(),
+                |e| format!("resolved: {}", e.text),
+            )
+        }
         NoticeKind::Resolved => format!(
             "resolved after {} of green monitoring, peak {}",
             span(settings.green_period),

@@ -79,7 +79,7 @@ impl Notice {
                 NoticeKind::Paged,
                 incident
                     .clone()
-                    .unwrap_or_else(|| astreinte_incident(text, at)),
+                    .unwrap_or_else(|| crate::incident::about_astreinte(text, at)),
                 None,
             ),
         };
@@ -104,29 +104,6 @@ impl Notice {
             NoticeKind::Opened | NoticeKind::Escalated => self.incident.level,
             NoticeKind::Breached | NoticeKind::Resolved => self.incident.peak,
         }
-    }
-}
-
-/// A page about astreinte itself (the partition guard) has no incident of a target: this
-/// stands in for one, keyed `astreinte`.
-fn astreinte_incident(text: &str, at: jiff::Timestamp) -> Incident {
-    Incident {
-        id: "astreinte".into(),
-        key: "astreinte".into(),
-        level: Level::P1,
-        peak: Level::P1,
-        reason: "partition_suspected".into(),
-        opened_at: at,
-        green_since: None,
-        resolved_at: None,
-        breached: false,
-        attached_to: None,
-        timeline: vec![crate::incident::Entry {
-            at,
-            kind: crate::incident::EntryKind::Decision,
-            text: text.to_owned(),
-        }],
-        postmortem: None,
     }
 }
 

@@ -16,6 +16,17 @@ pub enum Hold {
     NotTriggered {
         level: String,
     },
+    /// The trigger probes' latest results are Unknown: their level holds, but nothing acts
+    /// on an unknown observation.
+    TriggerUnknown {
+        #[serde(rename = "for")]
+        for_: Duration,
+    },
+    /// The trigger's level is held (hysteresis) but its newest supporting result is older
+    /// than the probe's window: nothing acts on old results.
+    StaleTrigger {
+        age: Duration,
+    },
     /// The level is reached but not for long enough yet.
     TooEarly {
         left: Duration,
@@ -72,6 +83,8 @@ impl Hold {
         match self {
             Hold::ModeOff => "mode_off",
             Hold::NotTriggered { .. } => "not_triggered",
+            Hold::TriggerUnknown { .. } => "trigger_unknown",
+            Hold::StaleTrigger { .. } => "stale_trigger",
             Hold::TooEarly { .. } => "too_early",
             Hold::OutsideWindow { .. } => "outside_window",
             Hold::BudgetExhausted { .. } => "budget_exhausted",
@@ -99,6 +112,16 @@ impl fmt::Display for Hold {
         match self {
             Hold::ModeOff => write!(f, "mode is off"),
             Hold::NotTriggered { level } => write!(f, "not triggered (level {level})"),
+            Hold::TriggerUnknown { for_ } => write!(
+                f,
+                "the trigger probe's latest results are unknown (for {}): no action on an unknown observation",
+                short(*for_)
+            ),
+            Hold::StaleTrigger { age } => write!(
+                f,
+                "the trigger's newest failing result is {} old, outside its window: no action on old results",
+                short(*age)
+            ),
             Hold::TooEarly { left } => {
                 write!(f, "level not held long enough, {} left", short(*left))
             }
@@ -112,7 +135,7 @@ impl fmt::Display for Hold {
             Hold::NotLeader => write!(f, "this replica is not the leader"),
             Hold::PartitionSuspected { failing, total } => write!(
                 f,
-                "{failing} of {total} probes failing at once: astreinte suspects itself (network, DNS, its node)"
+                "{failing} of {total} targets failing at once: astreinte suspects itself (network, DNS, its node)"
             ),
             Hold::DependencyDown { probe } => write!(f, "dependency {probe} is failing"),
             Hold::NotAllowed { object } => write!(f, "{object} is not in policy.allow"),

@@ -4,6 +4,7 @@
 //! api-restart): cooldown, 4m12s left".
 
 mod hold;
+mod leader_loss;
 mod window;
 
 use std::time::Duration;
@@ -73,8 +74,19 @@ impl Decision {
 pub struct TriggerState {
     pub level: Level,
     pub reason: String,
-    /// Since when the level has been at least the rule's `min_level`.
+    /// Since when the trigger has matched as the rule defines it: level at least
+    /// `min_level` *and* reason among its `reasons`, counted from the later of the two (a
+    /// change of reason restarts it). `None`: it does not match.
     pub since: Option<jiff::Timestamp>,
+    /// Since when the trigger probes have said the Patroni leader is lost (`no_leader`,
+    /// `leader_unreachable`): what the failover gate counts Patroni's `ttl` from.
+    pub leader_lost_since: Option<jiff::Timestamp>,
+    /// The trigger matches only on probes whose latest result is Unknown, since then:
+    /// nothing acts on an unknown observation.
+    pub unknown_since: Option<jiff::Timestamp>,
+    /// The trigger matches only on a level whose newest supporting result is older than its
+    /// probe's window: that result's time. Nothing acts on old results.
+    pub stale_evidence: Option<jiff::Timestamp>,
 }
 
 /// Everything a decision looks at. Gathered by the engine; nothing here does IO.
@@ -89,7 +101,7 @@ pub struct Facts<'a> {
     /// `for` duration is waived (its level and every other gate still apply).
     pub escalated: bool,
     pub is_leader: bool,
-    /// Probes at P2 or worse, and probes watched (for the partition guard).
+    /// Targets with a probe at P2 or worse, and targets watched (for the partition guard).
     pub failing: usize,
     pub total: usize,
     /// Failing probes among the rule's `depends_on`.
@@ -128,6 +140,16 @@ fn gates(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<Mode, Hold
             level: format!("{} {}", f.trigger.level, f.trigger.reason),
         });
     }
+    if let Some(since) = f.trigger.unknown_since {
+        return Err(Hold::TriggerUnknown {
+            for_: elapsed(f.now, since),
+        });
+    }
+    if let Some(at) = f.trigger.stale_evidence {
+        return Err(Hold::StaleTrigger {
+            age: elapsed(f.now, at),
+        });
+    }
     if let (Some(hold_for), false) = (t.for_, f.escalated) {
         let held = f
             .trigger
@@ -139,6 +161,7 @@ fn gates(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<Mode, Hold
             });
         }
     }
+    leader_loss::check(config, rule, f)?;
     check_window(config, rule, f.wall)?;
     if let Some(object) = rule.action.object()
         && !config.policy.allow.is_empty()
@@ -158,10 +181,7 @@ fn gates(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<Mode, Hold
             detail: p.to_owned(),
         });
     }
-    if let Some(g) = &config.policy.partition_guard
-        && f.total >= g.min_targets
-        && f.failing as f64 >= g.max_failing_ratio * f.total as f64
-    {
+    if partition_suspected(config, f.failing, f.total) {
         return Err(Hold::PartitionSuspected {
             failing: f.failing,
             total: f.total,
@@ -203,6 +223,14 @@ fn gates(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<Mode, Hold
     }
     f.precondition.clone()?;
     Ok(mode)
+}
+
+/// Whether the partition guard suspects astreinte itself: at least `min_targets` targets
+/// watched and at least `max_failing_ratio` of them failing at once.
+pub fn partition_suspected(config: &Config, failing: usize, total: usize) -> bool {
+    config.policy.partition_guard.as_ref().is_some_and(|g| {
+        total >= g.min_targets && failing as f64 >= g.max_failing_ratio * total as f64
+    })
 }
 
 /// Whether a past action counts in this mode: real ones always; rehearsals only in dry-run,
@@ -292,5 +320,7 @@ pub fn budget_remaining(
     )
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;

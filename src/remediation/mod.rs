@@ -45,10 +45,12 @@ pub struct Remediator {
     pub tracker: TaskTracker,
     tx: mpsc::Sender<TaskResult>,
     pub last: BTreeMap<String, DecisionEntry>,
-    partition_paged: bool,
+    /// When the partition guard paged (its suspicion is open until it clears).
+    partition_paged: Option<jiff::Timestamp>,
     leader: watch::Receiver<bool>,
-    /// Since when each started record's trigger held (handed to its task).
-    trigger_since: BTreeMap<u64, jiff::Timestamp>,
+    /// Since when the trigger probes have seen the Patroni leader lost, per started record
+    /// (handed to its task: the failover gate counts Patroni's `ttl` from it).
+    leader_lost_since: BTreeMap<u64, jiff::Timestamp>,
     /// Records whose verification task this process runs (see `pending_verify`).
     verifying: BTreeSet<u64>,
 }
@@ -83,9 +85,9 @@ impl Remediator {
             tracker: TaskTracker::new(),
             tx,
             last: BTreeMap::new(),
-            partition_paged: false,
+            partition_paged: None,
             leader,
-            trigger_since: BTreeMap::new(),
+            leader_lost_since: BTreeMap::new(),
             verifying: BTreeSet::new(),
         };
         (r, rx)
@@ -99,13 +101,15 @@ impl Remediator {
     /// be persisted before [`Remediator::start`] runs them).
     pub fn evaluate(&mut self, cx: &mut Context<'_>) -> Vec<u64> {
         let mut to_start = vec![];
-        let (failing, total) = cx.scorer.failing(Level::P2);
+        let (failing, total) = cx.scorer.failing_targets(cx.config, Level::P2);
         let is_leader = self.is_leader();
         for rule in &cx.config.rules {
             let (trigger_probes, key) = trigger_of(cx.config, rule);
-            let (level, reason, since) = cx
-                .scorer
-                .trigger_state(&trigger_probes, rule.trigger.min_level);
+            let onset = cx.scorer.trigger_state(
+                &trigger_probes,
+                rule.trigger.min_level,
+                &rule.trigger.reasons,
+            );
             let incident = cx.doc.incidents.open.get(&key).map(|i| i.id.clone());
             let failing_dependencies = rule
                 .depends_on
@@ -117,9 +121,12 @@ impl Remediator {
                 now: cx.now,
                 wall: cx.wall,
                 trigger: TriggerState {
-                    level,
-                    reason,
-                    since,
+                    level: onset.level,
+                    reason: onset.reason,
+                    since: onset.since,
+                    leader_lost_since: onset.leader_lost_since,
+                    unknown_since: onset.unknown_since,
+                    stale_evidence: onset.stale_evidence,
                 },
                 escalated: escalated_to(cx.config, &cx.doc.actions, &rule.id, incident.as_deref()),
                 is_leader,
@@ -131,15 +138,15 @@ impl Remediator {
                 incident: incident.as_deref(),
                 precondition: Ok(()),
             };
-            let trigger_since = facts.trigger.since;
+            let leader_lost_since = facts.trigger.leader_lost_since;
             let decision = policy::decide(cx.config, rule, &facts);
             if let Decision::Hold(Hold::PartitionSuspected { failing, total }) = &decision
-                && !self.partition_paged
+                && self.partition_paged.is_none()
             {
-                self.partition_paged = true;
+                self.partition_paged = Some(cx.now);
                 cx.events.push(Event::Paged {
                     incident: None,
-                    text: format!("{failing} of {total} probes failing at once: astreinte holds every action and suspects itself (network, DNS, its node)"),
+                    text: format!("{failing} of {total} targets failing at once: astreinte holds every action and suspects itself (network, DNS, its node)"),
                 });
             }
             if matches!(decision, Decision::Act { .. }) {
@@ -166,14 +173,24 @@ impl Remediator {
                     interrupted_by: None,
                 });
                 to_start.push(id);
-                if let Some(since) = trigger_since {
-                    self.trigger_since.insert(id, since);
+                if let Some(since) = leader_lost_since {
+                    self.leader_lost_since.insert(id, since);
                 }
             }
             self.record(cx, rule, &key, decision, incident);
         }
-        if failing * 2 < total {
-            self.partition_paged = false;
+        if let Some(paged_at) = self.partition_paged
+            && !policy::partition_suspected(cx.config, failing, total)
+        {
+            self.partition_paged = None;
+            let text = format!(
+                "{failing} of {total} targets failing: astreinte no longer suspects itself; actions may run again"
+            );
+            info!("{text}");
+            let mut inc = crate::incident::about_astreinte(&text, paged_at);
+            inc.level = Level::Ok;
+            inc.resolved_at = Some(cx.now);
+            cx.events.push(Event::Resolved(inc));
         }
         to_start
     }
@@ -192,7 +209,7 @@ impl Remediator {
                 rule: rule.clone(),
                 mode: policy::effective_mode(config, rule),
                 trigger_probes: trigger_of(config, rule).0,
-                trigger_since: self.trigger_since.remove(id),
+                leader_lost_since: self.leader_lost_since.remove(id),
                 config: config.clone(),
             };
             self.tracker.spawn(tasks::act(
@@ -211,7 +228,7 @@ impl Remediator {
         cx.doc
             .actions
             .retain(|a| !(records.contains(&a.id) && a.by.as_deref() == writer));
-        self.trigger_since.retain(|id, _| !records.contains(id));
+        self.leader_lost_since.retain(|id, _| !records.contains(id));
         for entry in self.last.values_mut() {
             if matches!(entry.decision, Decision::Act { .. }) {
                 entry.decision = Decision::Hold(hold.clone());

@@ -48,9 +48,9 @@ pub struct Job {
     pub mode: Mode,
     /// The probes whose failure triggered the rule, re-probed just before acting.
     pub trigger_probes: Vec<String>,
-    /// Since when the trigger has held (for preconditions that wait for a system's own
-    /// recovery, like Patroni's `ttl`).
-    pub trigger_since: Option<jiff::Timestamp>,
+    /// Since when the trigger probes have seen the Patroni leader lost (the failover gate
+    /// waits Patroni's `ttl` from it).
+    pub leader_lost_since: Option<jiff::Timestamp>,
     pub config: Arc<Config>,
 }
 
@@ -60,7 +60,7 @@ pub async fn act(job: Job, prober: Prober, actuators: Actuators, tx: mpsc::Sende
         rule,
         mode,
         trigger_probes,
-        trigger_since,
+        leader_lost_since,
         config,
     } = job;
     let rule_id = rule.id.clone();
@@ -74,8 +74,12 @@ pub async fn act(job: Job, prober: Prober, actuators: Actuators, tx: mpsc::Sende
             .await;
         return;
     }
-    let trigger_for = trigger_since.map(|since| crate::clock::elapsed(prober.clock().now(), since));
-    if let Err(hold) = actuators.check(&rule.action, &config, trigger_for).await {
+    let leader_lost_for =
+        leader_lost_since.map(|since| crate::clock::elapsed(prober.clock().now(), since));
+    if let Err(hold) = actuators
+        .check(&rule.action, &config, leader_lost_for)
+        .await
+    {
         let _ = tx
             .send(TaskResult::Held {
                 record,

@@ -36,7 +36,10 @@ impl Remediator {
                 continue;
             };
             let (probes, _) = trigger_of(&config, rule);
-            let (level, _, _) = cx.scorer.trigger_state(&probes, rule.trigger.min_level);
+            let level = cx
+                .scorer
+                .trigger_state(&probes, rule.trigger.min_level, &rule.trigger.reasons)
+                .level;
             if level >= rule.trigger.min_level {
                 self.escalate(cx, rule, &s.key);
             } else {
