@@ -15,16 +15,19 @@ pub fn draft(incident: &Incident, actions: &[ActionRecord], tz: &jiff::tz::TimeZ
     };
     let hhmm = |t: jiff::Timestamp| t.to_zoned(tz.clone()).strftime("%H:%M").to_string();
     let end = incident.resolved_at.unwrap_or(incident.opened_at);
-    let minutes = end.duration_since(incident.opened_at).as_secs() / 60;
+    // Whole seconds under a minute ("51s", not "0 minutes"), then minutes and seconds.
+    let lasted = humantime::format_duration(std::time::Duration::from_secs(
+        crate::clock::elapsed(end, incident.opened_at).as_secs(),
+    ));
     let mut md = String::new();
     let _ = writeln!(md, "# Post-Mortem Incident #{}\n", incident.id);
     let _ = writeln!(md, "## Summary");
     let _ = writeln!(md, "**Date**: {}", at(incident.opened_at));
-    let _ = writeln!(md, "**Duration**: {minutes} minutes");
+    let _ = writeln!(md, "**Duration**: {lasted}");
     let _ = writeln!(
         md,
         "**Impact**: {} on `{}` (peak level {}){}\n",
-        incident.reason.replace('_', " "),
+        incident.worst_reason().replace('_', " "),
         incident.key,
         incident.peak,
         if incident.breached {
@@ -39,7 +42,9 @@ pub fn draft(incident: &Incident, actions: &[ActionRecord], tz: &jiff::tz::TimeZ
     }
     let _ = writeln!(
         md,
-        "\n## Root Cause\n[To be written by the team: what astreinte saw was `{}`.]\n",
+        "\n## Root Cause\n[To be written by the team: what astreinte saw was `{}` at its worst ({}), `{}` last.]\n",
+        incident.worst_reason(),
+        incident.peak,
         incident.reason
     );
     let _ = writeln!(md, "## Actions taken by astreinte");
@@ -130,7 +135,7 @@ mod tests {
         for section in [
             "# Post-Mortem Incident #1-rag-production",
             "## Summary",
-            "**Duration**: 20 minutes",
+            "**Duration**: 20m",
             "## Timeline",
             "Detection: P1 detected",
             "Mitigation: restart rag-api",
@@ -141,5 +146,18 @@ mod tests {
         ] {
             assert!(md.contains(section), "missing {section:?} in\n{md}");
         }
+    }
+
+    /// Issue #15 (6): 51 s is "51s", not "0 minutes".
+    #[test]
+    fn a_short_incident_lasts_seconds() {
+        let s = IncidentSettings::default();
+        let t = |sec: i64| jiff::Timestamp::from_second(1_700_000_000 + sec).unwrap();
+        let mut inc = Incidents::default();
+        inc.on_level("redis", Level::P2, "no_master", "", t(0), &s);
+        let mut incident = inc.open["redis"].clone();
+        incident.resolved_at = Some(t(51));
+        let md = draft(&incident, &[], &jiff::tz::TimeZone::UTC);
+        assert!(md.contains("**Duration**: 51s"), "{md}");
     }
 }

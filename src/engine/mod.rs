@@ -206,6 +206,13 @@ impl<S: Store> Engine<S> {
                 target: key.to_owned(),
             })
             .set(key_level.gauge_value());
+        let reason_before = self
+            .journal
+            .doc
+            .incidents
+            .open
+            .get(key)
+            .map(|i| i.reason.clone());
         let events = self.journal.doc.incidents.on_level(
             key,
             key_level,
@@ -221,7 +228,15 @@ impl<S: Store> Engine<S> {
             .open
             .get(key)
             .is_some_and(|i| i.green_since == Some(obs.at));
-        if green_started {
+        let reason_changed = reason_before.is_some_and(|before| {
+            self.journal
+                .doc
+                .incidents
+                .open
+                .get(key)
+                .is_some_and(|i| i.reason != before)
+        });
+        if green_started || reason_changed {
             self.dirty = true;
         }
         self.apply(events);

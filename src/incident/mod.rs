@@ -33,7 +33,11 @@ pub struct Incident {
     pub level: Level,
     /// The worst level reached.
     pub peak: Level,
+    /// The reason of the current level (the worst probe's), kept up to date while open.
     pub reason: String,
+    /// The reason when the peak was reached: what the incident was, once resolved.
+    #[serde(default)]
+    pub peak_reason: String,
     pub opened_at: jiff::Timestamp,
     /// Since when every probe of the key has been green.
     #[serde(default)]
@@ -66,8 +70,24 @@ impl Incident {
             })
     }
 
+    /// "rag-api connection refused": the current reason while open, the peak's once resolved
+    /// (a split brain that ended as a lagging replica resolves as a split brain).
     pub fn title(&self) -> String {
-        format!("{} {}", self.key, self.reason.replace('_', " "))
+        let reason = if self.resolved_at.is_some() {
+            self.worst_reason()
+        } else {
+            &self.reason
+        };
+        format!("{} {}", self.key, reason.replace('_', " "))
+    }
+
+    /// The reason at the peak level (the current one for an incident stored before it existed).
+    pub fn worst_reason(&self) -> &str {
+        if self.peak_reason.is_empty() {
+            &self.reason
+        } else {
+            &self.peak_reason
+        }
     }
 
     fn push(&mut self, at: jiff::Timestamp, kind: EntryKind, text: String) {
@@ -126,6 +146,7 @@ impl Incidents {
                 level,
                 peak: level,
                 reason: reason.to_owned(),
+                peak_reason: reason.to_owned(),
                 opened_at: now,
                 green_since: None,
                 resolved_at: None,
@@ -163,6 +184,17 @@ impl Incidents {
         }
         let from = inc.level;
         if level == from {
+            if inc.reason != reason {
+                inc.push(
+                    now,
+                    EntryKind::Detected,
+                    format!("{level} now {reason} (was {}) ({detail})", inc.reason),
+                );
+                inc.reason = reason.to_owned();
+                if level == inc.peak && inc.peak_reason.is_empty() {
+                    inc.peak_reason = reason.to_owned();
+                }
+            }
             return vec![];
         }
         inc.level = level;
@@ -175,6 +207,7 @@ impl Incidents {
             );
             if level > inc.peak {
                 inc.peak = level;
+                inc.peak_reason = reason.to_owned();
                 inc.breached = false;
             }
             return vec![Event::Escalated {
@@ -311,6 +344,7 @@ pub fn about_astreinte(text: &str, at: jiff::Timestamp) -> Incident {
         level: Level::P1,
         peak: Level::P1,
         reason: "partition_suspected".into(),
+        peak_reason: "partition_suspected".into(),
         opened_at: at,
         green_since: None,
         resolved_at: None,

@@ -162,3 +162,33 @@ fn a_removed_target_resolves_its_open_incident_at_once_and_says_why() {
     let events = inc.tick(t(101) + s.green_period, &s);
     assert!(matches!(&events[..], [Event::Resolved(i)] if !i.removed_from_config()));
 }
+
+/// Issue #15 (6): an open incident follows the reason of its current level ("no leader" must
+/// not stay the reason once a leader runs and a member is down), and a resolved one is named
+/// after its worst moment (a split brain that ended as a lagging replica resolves as a split
+/// brain, not "replica not streaming").
+#[test]
+fn the_reason_follows_the_level_and_the_resolved_title_names_the_peak() {
+    let s = settings();
+    let mut inc = Incidents::default();
+    inc.on_level("pg", Level::P2, "no_leader", "", t(0), &s);
+    inc.on_level("pg", Level::P2, "member_down", "", t(10), &s);
+    let open = &inc.open["pg"];
+    assert_eq!(open.reason, "member_down");
+    assert_eq!(open.title(), "pg member down");
+    assert!(
+        open.timeline
+            .iter()
+            .any(|e| e.text.contains("now member_down (was no_leader)"))
+    );
+
+    inc.on_level("pg", Level::P1, "split_brain", "", t(20), &s);
+    inc.on_level("pg", Level::P3, "replica_not_streaming", "", t(30), &s);
+    inc.on_level("pg", Level::Ok, "ok", "", t(40), &s);
+    let ev = inc.tick(t(40) + s.green_period, &s);
+    let [Event::Resolved(done)] = ev.as_slice() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!((done.peak, done.worst_reason()), (Level::P1, "split_brain"));
+    assert_eq!(done.title(), "pg split brain");
+}

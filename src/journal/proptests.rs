@@ -76,6 +76,7 @@ fn incident() -> impl Strategy<Value = Incident> {
                 key,
                 level,
                 peak,
+                peak_reason: reason.clone(),
                 reason,
                 opened_at,
                 green_since,
