@@ -323,3 +323,71 @@ async fn an_escalation_into_a_rule_with_no_budget_left_pages() {
     );
     assert!(pages[0].contains("no budget left"), "{pages:?}");
 }
+
+/// Issue 15 #4: a decision to act is announced (logged `dry-run: would …` / `act: …`, counted,
+/// put on the timeline) only once its task has re-probed the target and checked the
+/// precondition. Here the failing results reach the engine, but the target answers 200 when
+/// re-probed: the decision ends as `hold recovered`, and no "would" was ever said.
+#[tokio::test]
+async fn a_rehearsal_the_re_probe_holds_is_never_announced() {
+    use astreinte::actuators::Actuators;
+    use astreinte::engine::Engine;
+    use astreinte::journal::{Journal, MemoryStore};
+    use astreinte::metrics::Metrics;
+    use astreinte::probes::Prober;
+    use astreinte::remediation::Remediator;
+    use astreinte::status::StatusBoard;
+    use tokio::sync::watch;
+
+    astreinte::app::install_crypto();
+    let target = HttpTarget::start().await; // healthy: 200
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), &target, "dry-run", "/admin/recover");
+    let journal = Journal::open(MemoryStore::default(), jiff::Timestamp::now()).await;
+    let (_leader_tx, leader) = watch::channel(true);
+    let (remediator, results) =
+        Remediator::new(Actuators::new().unwrap(), Prober::new().unwrap(), leader);
+    let metrics = Arc::new(Metrics::new());
+    let mut e = Engine::new(
+        config,
+        metrics.clone(),
+        Arc::new(StatusBoard::default()),
+        journal,
+    )
+    .with_remediation(remediator, results)
+    .without_table();
+    for _ in 0..2 {
+        e.handle(&failed_observation());
+    }
+    e.remediate(jiff::Timestamp::now()).await;
+    let pending = e.decisions();
+    let reboot = pending.iter().find(|d| d.rule == "reboot").unwrap();
+    assert!(reboot.line.contains("pending"), "{}", reboot.line);
+    let result = tokio::time::timeout(Duration::from_secs(30), e.next_task_result())
+        .await
+        .expect("the task reports")
+        .unwrap();
+    e.on_task_result(result, jiff::Timestamp::now());
+    let decisions = e.decisions();
+    let reboot = decisions.iter().find(|d| d.rule == "reboot").unwrap();
+    assert_eq!(reboot.decision.reason(), "recovered", "{}", reboot.line);
+    let inc = e.journal.doc.incidents.open.values().next().unwrap();
+    assert!(
+        !inc.timeline.iter().any(|t| t.text.contains("would")),
+        "{:?}",
+        inc.timeline
+    );
+    let text = metrics.encode();
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("astreinte_remediation_decisions_total")
+                && l.contains("decision=\"dry_run\"")),
+        "{text}"
+    );
+    assert!(
+        e.journal.doc.actions.is_empty(),
+        "the held record is dropped"
+    );
+    assert_eq!(target.admin_calls.load(Ordering::SeqCst), 0);
+}

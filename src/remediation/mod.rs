@@ -254,6 +254,21 @@ impl Remediator {
                 result,
                 rehearsal,
             } => {
+                if let Some(r) = cx.config.rules.iter().find(|r| r.id == rule).cloned()
+                    && let Some(key) = cx
+                        .doc
+                        .actions
+                        .iter()
+                        .find(|a| a.id == record)
+                        .map(|a| a.key.clone())
+                {
+                    let mode = if rehearsal {
+                        Mode::DryRun
+                    } else {
+                        Mode::Enforce
+                    };
+                    self.announce_act(cx, &r, &key, mode);
+                }
                 let Some(rec) = cx.doc.actions.iter_mut().find(|a| a.id == record) else {
                     return;
                 };
@@ -458,7 +473,10 @@ impl Remediator {
         }
     }
 
-    /// Logs, counts and notes a decision when it differs from the rule's last one.
+    /// Logs, counts and notes a decision when it differs from the rule's last one. An `Act`
+    /// is only announced once its task has re-probed the target and checked the action's
+    /// precondition (see [`Remediator::announce_act`]): until then it is pending, and a
+    /// re-probe or precondition that holds it is what gets logged.
     fn record(
         &mut self,
         cx: &mut Context<'_>,
@@ -467,30 +485,16 @@ impl Remediator {
         decision: Decision,
         incident: Option<String>,
     ) {
-        let line = decision.explain(rule);
+        let mut line = decision.explain(rule);
         let changed = self.last.get(&rule.id).is_none_or(|l| {
             l.decision.label() != decision.label() || l.decision.reason() != decision.reason()
         });
-        if changed {
-            cx.metrics
-                .decision(&rule.id, decision.label(), decision.reason());
-            match &decision {
-                Decision::Hold(Hold::NotTriggered { .. }) => {}
-                Decision::Hold(_) => {
-                    info!(rule = %rule.id, decision = "hold", reason = decision.reason(), "{line}")
-                }
-                Decision::Act { .. } => {
-                    warn!(rule = %rule.id, decision = decision.label(), "{line}")
-                }
-            }
-            if !matches!(decision, Decision::Hold(Hold::NotTriggered { .. })) {
-                cx.doc
-                    .incidents
-                    .note(key, EntryKind::Decision, line.clone(), cx.now);
-            }
-            if let Decision::Hold(Hold::DependencyDown { probe }) = &decision {
-                attach_to_dependency(cx, key, probe);
-            }
+        let pending = matches!(decision, Decision::Act { .. });
+        if changed && !pending {
+            announce(cx, rule, key, &decision, &line);
+        }
+        if pending {
+            line.push_str(" (pending: re-probing the target and checking the precondition first)");
         }
         let remaining = policy::budget_remaining(
             rule,
@@ -511,6 +515,42 @@ impl Remediator {
                 incident,
             },
         );
+    }
+
+    /// Announces an `Act` whose task passed the re-probe and the precondition: logged
+    /// (`act:` / `dry-run: would`), counted and noted now, not when the policy first said so.
+    fn announce_act(&mut self, cx: &mut Context<'_>, rule: &RuleConfig, key: &str, mode: Mode) {
+        let decision = Decision::Act { mode };
+        let line = decision.explain(rule);
+        announce(cx, rule, key, &decision, &line);
+        if let Some(entry) = self.last.get_mut(&rule.id)
+            && matches!(entry.decision, Decision::Act { .. })
+        {
+            entry.line = line;
+        }
+    }
+}
+
+/// Logs, counts and notes one decision on the incident's timeline.
+fn announce(cx: &mut Context<'_>, rule: &RuleConfig, key: &str, decision: &Decision, line: &str) {
+    cx.metrics
+        .decision(&rule.id, decision.label(), decision.reason());
+    match decision {
+        Decision::Hold(Hold::NotTriggered { .. }) => {}
+        Decision::Hold(_) => {
+            info!(rule = %rule.id, decision = "hold", reason = decision.reason(), "{line}")
+        }
+        Decision::Act { .. } => {
+            warn!(rule = %rule.id, decision = decision.label(), "{line}")
+        }
+    }
+    if !matches!(decision, Decision::Hold(Hold::NotTriggered { .. })) {
+        cx.doc
+            .incidents
+            .note(key, EntryKind::Decision, line.to_owned(), cx.now);
+    }
+    if let Decision::Hold(Hold::DependencyDown { probe }) = decision {
+        attach_to_dependency(cx, key, probe);
     }
 }
 
