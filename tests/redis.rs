@@ -453,3 +453,65 @@ async fn an_unresolvable_instance_is_down_with_a_dns_error() {
     assert_eq!(o.outcome, Outcome::failed("no_master"), "{}", o.detail);
     assert!(o.detail.contains("dns_error"), "{}", o.detail);
 }
+
+/// Issue 15 #7: the master (no persistence) restarts empty, its run_id changes, the replica
+/// resyncs the empty set: the probe says `data_loss` (P1, seed 000 "Perte de données"), not
+/// healthy. While the master is down, the detail keeps saying the replica holds the only copy.
+#[tokio::test]
+async fn a_master_that_restarts_empty_is_data_loss() {
+    support::require("/usr/bin/redis-server", "redis-server");
+    let dir = tempfile::tempdir().unwrap();
+    let mut pair = RedisPair::start(dir.path(), None).await.unwrap();
+    let (master, replica) = (pair.master_addr(), pair.replica_addr());
+    let prober = prober();
+    let probe = redis_probe("cache", &[master.clone(), replica.clone()], "");
+    let mut mset = vec!["MSET".to_owned()];
+    for i in 0..3000 {
+        mset.push(format!("k{i}"));
+        mset.push("v".to_owned());
+    }
+    let args: Vec<&str> = mset.iter().map(String::as_str).collect();
+    pair.command(pair.master_port, &args).await.unwrap();
+    // The replica holds the 3,000 keys too.
+    support::wait_for(
+        "the replica to hold 3000 keys",
+        Duration::from_secs(10),
+        || async {
+            let info = pair.info(pair.replica_port, "keyspace").await.ok()?;
+            info.contains("db0:keys=3000").then_some(())
+        },
+    )
+    .await;
+    let o = observe(&prober, &probe).await;
+    assert_eq!(o.outcome, Outcome::Healthy, "{}", o.detail);
+
+    pair.kill_master();
+    let o = observe(&prober, &probe).await;
+    assert_eq!(o.outcome, Outcome::failed("no_master"), "{}", o.detail);
+    assert!(
+        o.detail.contains("the last master had no persistence"),
+        "{}",
+        o.detail
+    );
+    pair.restart_master().await.unwrap();
+    let o = until(
+        &prober,
+        &probe,
+        Duration::from_secs(10),
+        reason_is("data_loss"),
+    )
+    .await;
+    assert!(
+        o.detail.contains("with 0 keys, it held 3000"),
+        "{}",
+        o.detail
+    );
+    let (_d, cfg) = config(&probe);
+    assert_eq!(
+        astreinte::score::level_of("redis", &o.outcome, 0.0, &cfg.probes[0].levels),
+        Some(astreinte::level::Level::P1)
+    );
+    // It stays a data loss on the next runs (the keys did not come back).
+    let o = observe(&prober, &probe).await;
+    assert_eq!(o.outcome, Outcome::failed("data_loss"), "{}", o.detail);
+}

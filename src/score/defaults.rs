@@ -30,6 +30,8 @@ fn by_reason(reason: &str) -> Option<Level> {
     Some(match reason {
         // Whole things down.
         "split_brain" | "cluster_down" | "all_members_down" | "no_replicas_available" => Level::P1,
+        // Seed 000 P1: "Perte de données" (a Redis master that restarted empty).
+        "data_loss" => Level::P1,
         // Seed 004 P2: PostgreSQL failover, one node down; seed 000 P2: frequent intermittent
         // errors, a major feature down.
         "no_leader"

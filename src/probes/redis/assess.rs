@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
+use super::data_loss::Memory;
 use super::hit_ratio::WindowedLookups;
-use super::info::{Replication, Role, Stats};
+use super::info::{Dataset, Replication, Role, Stats};
 use crate::config::RedisSpec;
 use crate::metrics::GaugeName;
 use crate::probes::{Finding, Measurement, Outcome};
@@ -38,6 +39,9 @@ pub enum InstanceRead {
         replication: Replication,
         stats: Option<Stats>,
         persistence: Option<Persistence>,
+        /// `run_id` and key count (`None`: the sections could not be read). Boxed: the
+        /// other variants are small.
+        dataset: Option<Box<Dataset>>,
     },
     /// Could not connect, or no answer in time; `why` is a reason code (`connection_refused`).
     Down { why: &'static str },
@@ -152,7 +156,8 @@ fn state(address: &str, read: &InstanceRead, master_offset: Option<u64>) -> Inst
 
 /// Judges the view. `lookups` is the hit/miss delta over the window, once there is one.
 ///
-/// In order: two or more masters → `Failed multiple_masters`. An instance that could not be
+/// In order: two or more masters → `Failed multiple_masters`. A master that restarted with
+/// less than half its keys (see [`super::data_loss`]) → `Failed data_loss` (P1). An instance that could not be
 /// read although it answered (garbled reply → `protocol_error`, refused password →
 /// `auth_failed`) → `Unknown`: it may be the master we cannot see. No master → `Failed
 /// no_master` (an unreachable instance that was the only master lands here). Then, with one
@@ -165,6 +170,7 @@ pub fn judge(
     view: &RedisView,
     spec: &RedisSpec,
     lookups: Option<WindowedLookups>,
+    memory: &Memory,
 ) -> Finding {
     let count = |f: &dyn Fn(&InstanceState) -> bool| view.instances.iter().filter(|i| f(i)).count();
     let down = count(&|i| i.reachability == Reachability::Down);
@@ -185,6 +191,7 @@ pub fn judge(
         None
     };
     let outcome = match view.masters.len() {
+        0 | 1 if memory.loss.is_some() => Outcome::failed("data_loss"),
         0 => blind.unwrap_or_else(|| Outcome::failed("no_master")),
         1 => blind.unwrap_or_else(|| {
             if link_down > 0 {
@@ -202,7 +209,22 @@ pub fn judge(
         _ => Outcome::failed("multiple_masters"),
     };
 
-    let mut finding = Finding::new(outcome, describe(view, lookups, spec));
+    let mut detail = describe(view, lookups, spec);
+    if let Some(loss) = &memory.loss {
+        detail.insert_str(
+            0,
+            &format!(
+                "data lost: the master restarted (new run_id) with {} keys, it held {}; ",
+                loss.keys_after, loss.keys_before
+            ),
+        );
+    }
+    if view.masters.is_empty() && memory.master_keeps_data == Some(false) {
+        detail.push_str(
+            "; the last master had no persistence: its replicas hold the only copy of the data (never restart them empty)",
+        );
+    }
+    let mut finding = Finding::new(outcome, detail);
     for i in &view.instances {
         let labels = [("instance", i.address.as_str())];
         let up = f64::from(u8::from(i.reachability == Reachability::Up));

@@ -86,6 +86,14 @@ pub struct PersistenceInfo {
     pub loading: bool,
 }
 
+/// Who the instance is and how much it holds: `run_id` (`INFO server`: a new one at every
+/// start) and the keys of every database (`INFO keyspace`: `db0:keys=3000,expires=0,…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataset {
+    pub run_id: String,
+    pub keys: u64,
+}
+
 /// The `key:value` pairs of one or more sections, in a map.
 struct Fields<'a>(HashMap<&'a str, &'a str>);
 
@@ -227,9 +235,40 @@ pub fn parse_persistence(raw: &[u8]) -> Result<PersistenceInfo, InfoError> {
     })
 }
 
+/// Decodes `INFO server` (its `run_id`) and `INFO keyspace` (the keys of all databases; an
+/// empty instance lists none).
+pub fn parse_dataset(server: &[u8], keyspace: &[u8]) -> Result<Dataset, InfoError> {
+    let run_id = Fields::parse(server)?.str("run_id")?.to_owned();
+    let mut keys: u64 = 0;
+    for (name, value) in Fields::parse(keyspace)?.0 {
+        if !name.starts_with("db") {
+            continue;
+        }
+        let n = value
+            .split(',')
+            .find_map(|part| part.strip_prefix("keys="))
+            .ok_or_else(|| bad("dbN.keys", value))?;
+        keys = keys.saturating_add(number("dbN.keys", n)?);
+    }
+    Ok(Dataset { run_id, keys })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dataset_from_server_and_keyspace() {
+        let d = parse_dataset(
+            b"# Server\r\nredis_version:7.0.15\r\nrun_id:4f1c\r\n",
+            b"# Keyspace\r\ndb0:keys=3000,expires=0,avg_ttl=0\r\ndb2:keys=5,expires=1,avg_ttl=9\r\n",
+        )
+        .unwrap();
+        assert_eq!((d.run_id.as_str(), d.keys), ("4f1c", 3005));
+        let empty = parse_dataset(b"run_id:9\r\n", b"# Keyspace\r\n").unwrap();
+        assert_eq!(empty.keys, 0);
+        assert!(parse_dataset(b"run_id:9\r\n", b"db0:expires=0\r\n").is_err());
+    }
 
     const MASTER: &[u8] = b"# Replication\r\nrole:master\r\nconnected_slaves:1\r\n\
 slave0:ip=127.0.0.1,port=26380,state=online,offset=154,lag=1\r\nmaster_replid:abc\r\n\

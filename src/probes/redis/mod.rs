@@ -1,9 +1,11 @@
 //! The `redis` probe: a fresh connection per instance per run (no connection manager: a pooled
 //! connection reconnects silently and hides an outage), `INFO replication`, `stats` and
-//! `persistence` in one round trip, `CONFIG GET save` on the master, each under a timeout.
-//! [`info`] decodes, [`hit_ratio`] keeps the windowed counters, [`assess`] judges.
+//! `persistence`, `server` and `keyspace` in one round trip, `CONFIG GET save` on the master,
+//! each under a timeout. [`info`] decodes, [`hit_ratio`] keeps the windowed counters,
+//! [`data_loss`] remembers the master across runs, [`assess`] judges.
 
 mod assess;
+mod data_loss;
 mod hit_ratio;
 /// Public for the micro benchmarks (`benches/hot_paths.rs`).
 pub mod info;
@@ -25,16 +27,19 @@ use super::classify::classify_chain;
 use super::{Finding, Outcome};
 use crate::config::{RedisSpec, Secret};
 use assess::InstanceRead;
+use data_loss::DataGuard;
 use hit_ratio::HitRatios;
 
 /// Share of the probe's timeout that one instance may take, so that a hung instance shows as
 /// `instance_down` before the overall timeout turns the whole run into a failure.
 const INSTANCE_SHARE: f64 = 0.8;
 
-/// The redis probe's state across runs: the hit/miss samples of every probe.
+/// The redis probe's state across runs: the hit/miss samples of every probe, and what each
+/// set's master held (for data loss).
 #[derive(Clone, Default)]
 pub(super) struct RedisProber {
     hit_ratios: Arc<HitRatios>,
+    data: Arc<DataGuard>,
 }
 
 /// How to log in, resolved from the spec's secret for this run only.
@@ -66,10 +71,28 @@ impl RedisProber {
                 (address.as_str(), stats)
             })
             .collect();
+        let now = Instant::now();
         let lookups = self
             .hit_ratios
-            .record(id, Instant::now(), spec.hit_ratio_window, &stats);
-        assess::judge(id, &assess::assemble(&reads), spec, lookups)
+            .record(id, now, spec.hit_ratio_window, &stats);
+        let view = assess::assemble(&reads);
+        let masters: Vec<&info::Dataset> = reads
+            .iter()
+            .filter_map(|(_, read)| match read {
+                InstanceRead::Answered {
+                    replication,
+                    dataset: Some(d),
+                    ..
+                } if replication.role == Role::Master => Some(&**d),
+                _ => None,
+            })
+            .collect();
+        let master = match (masters.as_slice(), view.masters.len()) {
+            ([d], 1) => Some((*d, view.master_keeps_data)),
+            _ => None,
+        };
+        let memory = self.data.record(id, master, now);
+        assess::judge(id, &view, spec, lookups, &memory)
     }
 }
 
@@ -139,13 +162,18 @@ async fn query(client: &redis::Client, config: &AsyncConnectionConfig) -> Instan
         Ok(c) => c,
         Err(e) => return classify(&e, Phase::Connect),
     };
-    let (replication, stats, persistence): (Vec<u8>, Vec<u8>, Vec<u8>) = match redis::pipe()
+    type Replies = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+    let (replication, stats, persistence, server, keyspace): Replies = match redis::pipe()
         .cmd("INFO")
         .arg("replication")
         .cmd("INFO")
         .arg("stats")
         .cmd("INFO")
         .arg("persistence")
+        .cmd("INFO")
+        .arg("server")
+        .cmd("INFO")
+        .arg("keyspace")
         .query_async(&mut con)
         .await
     {
@@ -169,6 +197,7 @@ async fn query(client: &redis::Client, config: &AsyncConnectionConfig) -> Instan
         replication,
         stats,
         persistence,
+        dataset: info::parse_dataset(&server, &keyspace).ok().map(Box::new),
     }
 }
 

@@ -234,6 +234,7 @@ proptest! {
                         replication,
                         stats: None,
                         persistence: None,
+                        dataset: None,
                     },
                     Err(what) => InstanceRead::ProtocolError { what },
                 };
@@ -241,7 +242,7 @@ proptest! {
             })
             .collect();
         let view = assemble(&reads);
-        let finding = judge("r", &view, &spec(), None);
+        let finding = judge("r", &view, &spec(), None, &Default::default());
         let unreadable = reads
             .iter()
             .any(|(_, r)| matches!(r, InstanceRead::ProtocolError { .. }));

@@ -35,6 +35,7 @@ fn answered(name: &str) -> InstanceRead {
             keyspace_misses: 0,
         }),
         persistence,
+        dataset: None,
     }
 }
 
@@ -56,7 +57,14 @@ fn outcome(reads: Vec<InstanceRead>, lookups: Option<WindowedLookups>) -> Outcom
         .enumerate()
         .map(|(i, r)| (format!("127.0.0.1:{}", 26379 + i), r))
         .collect();
-    judge("r", &assemble(&reads), &spec(), lookups).outcome
+    judge(
+        "r",
+        &assemble(&reads),
+        &spec(),
+        lookups,
+        &Default::default(),
+    )
+    .outcome
 }
 
 #[test]
@@ -164,7 +172,7 @@ fn healthy_pair_is_healthy_and_measured() {
         Some(false),
         "no AOF, no save points"
     );
-    let f = judge("r", &view, &spec(), None);
+    let f = judge("r", &view, &spec(), None, &Default::default());
     assert_eq!(f.outcome, Outcome::Healthy, "{}", f.detail);
     assert!(
         f.detail
@@ -244,6 +252,7 @@ fn lag_is_master_offset_minus_replica_offset() {
             replication: master,
             stats: None,
             persistence: None,
+            dataset: None,
         },
         answered("replica.healthy"),
     ];
