@@ -193,7 +193,17 @@ async fn patroni_cluster_scenarios() {
 
     eprintln!("leader node crash");
     cluster.crash(&leader).unwrap();
-    let (o, _) = probe.until("no_leader", Duration::from_secs(15)).await;
+    // The DCS still names the crashed leader until its key expires: a leader loss at once.
+    let (o, _) = probe
+        .until("leader_unreachable", Duration::from_secs(15))
+        .await;
+    assert!(
+        o.detail.starts_with(&format!(
+            "{leader} holds the leader key but its REST API does not answer"
+        )),
+        "{}",
+        o.detail
+    );
     assert_eq!(gauge(&o, GaugeName::PatroniLeaders, None), Some(0.0));
     assert_eq!(
         gauge(&o, GaugeName::PatroniMemberUp, Some(&leader)),

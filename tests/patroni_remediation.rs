@@ -65,8 +65,9 @@ auth = {{ username = "{user}", password = {{ file = "{rest}" }} }}
         ),
     )
     .unwrap();
-    // The failover rule also triggers on a lost DCS and on a split brain, to show that its
-    // precondition holds there (the shipped rule triggers on `no_leader` only).
+    // The failover rule also triggers on a leader the DCS still names (`leader_unreachable`),
+    // a lost DCS and a split brain, to show that its gates hold there (the shipped rule
+    // triggers on `no_leader` only).
     std::fs::write(
         dir.join("remediations.toml"),
         format!(
@@ -75,7 +76,7 @@ mode = "enforce"
 
 [[rule]]
 id = "{FAILOVER}"
-trigger = {{ probe = "main", min_level = "P2", reasons = ["no_leader", "dcs_unreachable", "split_brain"], for = "3s" }}
+trigger = {{ probe = "main", min_level = "P2", reasons = ["no_leader", "leader_unreachable", "dcs_unreachable", "split_brain"], for = "3s" }}
 action = {{ kind = "patroni_failover", probe = "main" }}
 budget = {{ max = 1, per = "1h" }}
 deadline = "40s"
@@ -283,7 +284,9 @@ async fn patroni_remediation_scenarios() {
         "a new leader elected by Patroni",
         Duration::from_secs(45),
         |d| {
-            d.outcomes.iter().any(|o| o == "no_leader")
+            d.outcomes
+                .iter()
+                .any(|o| o == "no_leader" || o == "leader_unreachable")
                 && d.outcomes.last().map(String::as_str) == Some("member_down")
         },
     )

@@ -11,7 +11,8 @@ use crate::config::{ActionSpec, Config, ProbeSpec, RuleConfig};
 use super::{Facts, Hold};
 
 /// `Err(patroni_handling_it)` while a failover rule's leader loss is younger than the
-/// Patroni probe's `ttl`, or not seen at all. Other actions pass.
+/// Patroni probe's `ttl`, or when it triggered on a leader loss the latest result no longer
+/// shows. Other actions pass.
 pub fn check(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<(), Hold> {
     let ActionSpec::PatroniFailover { probe } = &rule.action else {
         return Ok(());
@@ -33,11 +34,20 @@ pub fn check(config: &Config, rule: &RuleConfig, f: &Facts<'_>) -> Result<(), Ho
             secs(d),
             secs(ttl)
         ))),
-        None => Err(handling_it(format!(
-            "the trigger probes do not see the leader lost ({} {}): a failover only replaces a lost leader",
+        // Triggered on a leader loss whose run has just ended (the level is held by
+        // hysteresis, the latest result sees a leader): nothing to replace.
+        None if is_leader_loss(&f.trigger.reason) => Err(handling_it(format!(
+            "the latest result no longer sees the leader lost ({} {}): a failover only replaces a lost leader",
             f.trigger.level, f.trigger.reason
         ))),
+        // Another reason (a lost DCS, a split brain): the actuator's gates judge it on a
+        // fresh view and hold with their own reason (`dcs_unavailable`, `split_brain`…).
+        None => Ok(()),
     }
+}
+
+fn is_leader_loss(reason: &str) -> bool {
+    matches!(reason, "no_leader" | "leader_unreachable")
 }
 
 fn handling_it(detail: String) -> Hold {

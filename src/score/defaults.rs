@@ -35,6 +35,7 @@ fn by_reason(reason: &str) -> Option<Level> {
         // Seed 004 P2: PostgreSQL failover, one node down; seed 000 P2: frequent intermittent
         // errors, a major feature down.
         "no_leader"
+        | "leader_unreachable"
         | "dcs_unreachable"
         | "member_down"
         | "node_not_ready"

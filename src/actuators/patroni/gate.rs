@@ -97,6 +97,17 @@ pub fn failover_target(view: &PatroniView) -> Result<&MemberView, Hold> {
             format!("{} leads: Patroni failed over by itself", leader.name),
         ));
     }
+    // A failover while the DCS still names a leader could demote a leader that only
+    // astreinte cannot reach: Patroni expires the key of a dead one within its ttl.
+    if let Some(named) = view.members.iter().find(|m| m.dcs_leader) {
+        return Err(hold(
+            "patroni_handling_it",
+            format!(
+                "the DCS still names {} leader: Patroni expires its key within its ttl and elects a new one",
+                named.name
+            ),
+        ));
+    }
     let mut candidates = view.candidates();
     candidates
         .sort_by(|a, b| (a.lag_bytes(), a.name.as_str()).cmp(&(b.lag_bytes(), b.name.as_str())));

@@ -22,6 +22,7 @@ fn member(name: &str) -> MemberView {
         streaming: None,
         nofailover: false,
         sql_primary: None,
+        dcs_leader: false,
     }
 }
 
@@ -96,6 +97,19 @@ fn failover_gates() {
             "unknown duration holds",
             view(leaderless()),
             None,
+            "patroni_handling_it",
+        ),
+        (
+            "the DCS still names the crashed leader (its key has not expired): Patroni's move",
+            view(vec![
+                MemberView {
+                    dcs_leader: true,
+                    ..down("pg1")
+                },
+                lag(member("pg2"), 300),
+                lag(member("pg3"), 100),
+            ]),
+            long,
             "patroni_handling_it",
         ),
         (

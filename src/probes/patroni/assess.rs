@@ -9,6 +9,7 @@
 //! | 2 | `unreadable_answer` | Unknown | a member answered `/patroni` or `/cluster` with something that cannot be decoded (not JSON, wrong types, too large, empty) or a body that stalled or was cut off after the headers |
 //! | 3 | `all_members_down` | Failed | no member's Patroni answers |
 //! | 4 | `dcs_unreachable` | Failed | members answer, but no `/cluster` does; or some `/cluster` fails and no member leads |
+//! | 5 | `leader_unreachable` | Failed | no member runs as primary, and the one the DCS still names leader does not answer (its key has not expired yet: Patroni's ttl runs) |
 //! | 5 | `no_leader` | Failed | no member runs as primary, and the DCS answers |
 //! | 6 | `member_down` | Degraded (members down) | a member's Patroni does not answer |
 //! | 7 | `member_dcs_unreachable` | Degraded (members) | a leader runs, but some member's `/cluster` fails |
@@ -108,6 +109,16 @@ fn verdict(view: &PatroniView) -> (Outcome, String) {
             );
         }
         _ => {}
+    }
+    if let Some(lost) = view.unreachable_leader() {
+        return (
+            Outcome::failed("leader_unreachable"),
+            format!(
+                "{} holds the leader key but its REST API does not answer ({}): Patroni elects a new leader once the key expires",
+                lost.name,
+                lost.down.as_ref().map_or("down", |f| f.detail.as_str())
+            ),
+        );
     }
     let Some(leader) = view.leader() else {
         return (

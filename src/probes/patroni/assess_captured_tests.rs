@@ -84,7 +84,7 @@ fn lost_etcd_is_dcs_unreachable_not_no_leader() {
 }
 
 #[test]
-fn crashed_leader_still_in_the_dcs_is_no_leader() {
+fn crashed_leader_still_in_the_dcs_is_leader_unreachable() {
     let v = view(
         vec![
             member("pg1", None),
@@ -93,7 +93,20 @@ fn crashed_leader_still_in_the_dcs_is_no_leader() {
         ],
         Some("leader-crashed.replica.GET_cluster.200.json"),
     );
-    assert_eq!(assess(&v).outcome, Outcome::failed("no_leader"));
+    // Issue 15: the DCS still names pg1, which does not answer: a leader loss at this run
+    // (not `member_down`, not only once Patroni's ttl expired the key).
+    let f = assess(&v);
+    assert_eq!(
+        f.outcome,
+        Outcome::failed("leader_unreachable"),
+        "{}",
+        f.detail
+    );
+    assert!(
+        f.detail.starts_with("pg1 holds the leader key"),
+        "{}",
+        f.detail
+    );
 }
 
 #[test]

@@ -230,7 +230,7 @@ fn every_reason_and_its_precedence() {
             |c| {
                 c.down("pg1", Some(false));
             },
-            Outcome::failed("no_leader"),
+            Outcome::failed("leader_unreachable"),
         ),
         (
             "every member a replica",

@@ -90,6 +90,8 @@ pub struct MemberView {
     pub nofailover: bool,
     /// Asked of its postgres directly while its Patroni was silent.
     pub sql_primary: Option<bool>,
+    /// `/cluster` lists it as the leader (it holds the leader key in the DCS).
+    pub dcs_leader: bool,
 }
 
 impl MemberView {
@@ -201,6 +203,15 @@ impl PatroniView {
             [one] => Some(one),
             _ => None,
         }
+    }
+
+    /// The member the DCS names leader while its own REST API does not answer (refused,
+    /// silent): the leader is lost to the probe although its key has not expired yet.
+    pub fn unreachable_leader(&self) -> Option<&MemberView> {
+        if !self.leaders().is_empty() {
+            return None;
+        }
+        self.members_down().into_iter().find(|m| m.dcs_leader)
     }
 
     /// Members whose Patroni does not answer (an unreadable answer is not "down": see
@@ -345,6 +356,7 @@ fn member_view(input: &MemberInput, doc: Option<&ClusterDoc>) -> MemberView {
         streaming: None,
         nofailover: listed.is_some_and(|m| m.tags.nofailover),
         sql_primary: input.sql_primary,
+        dcs_leader: listed.is_some_and(|m| matches!(m.role.as_str(), "leader" | "standby_leader")),
     };
     match &input.status {
         Ok(s) => {
