@@ -34,7 +34,7 @@ async fn assert_event(t: &KubeTest, reason: &str) {
 }
 
 #[tokio::test]
-async fn scale_within_bounds_returns_the_previous_count_and_undoes() {
+async fn scale_within_bounds_returns_the_previous_count_and_undoes_and_apply_dispatches() {
     let t = KubeTest::new("scale").await;
     let ns = t.ns.as_str();
     objects::deployment(&t.admin, ns, "rag-api", 2).await;
@@ -79,6 +79,11 @@ async fn scale_within_bounds_returns_the_previous_count_and_undoes() {
     .unwrap();
     let out = act::apply(&sa, &action, deadline(10)).await.unwrap();
     assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    let page: astreinte::config::ActionSpec = toml::from_str("kind = \"page\"\n").unwrap();
+    assert!(matches!(
+        act::apply(&sa, &page, deadline(1)).await,
+        Err(Error::NotKube("page"))
+    ));
 }
 
 #[tokio::test]
