@@ -18,3 +18,5 @@ mod nodes;
 mod rbac;
 #[path = "kube_real/rollout.rs"]
 mod rollout;
+#[path = "kube_real/workload.rs"]
+mod workload;

@@ -85,3 +85,50 @@ async fn node_probe_sees_a_node_set_not_ready() {
         o.detail
     );
 }
+
+/// A ServiceAccount nothing is bound to cannot list nodes: the probe says why, as Unknown.
+#[tokio::test]
+async fn node_probe_denied_by_rbac_is_unknown_and_says_why() {
+    let t = KubeTest::new("node-probe-denied").await;
+    let kubeconfig = t.unbound_kubeconfig("nobody").await;
+    let c = config(&format!(
+        "[[probe]]\nid = \"nodes\"\nkind = \"node\"\ninterval = \"10s\"\ntimeout = \"2s\"\nlabel_selector = \"{}={}\"\n",
+        nodes::OWNER_LABEL,
+        t.ns
+    ));
+    astreinte::app::install_crypto();
+    let client = crate::support::kube_real::kubeconfig::client(&kubeconfig).await;
+    let prober = Prober::new().unwrap().with_kube(Some(client));
+    let o = prober.observe(&c, &c.probes[0]).await;
+    assert_eq!(
+        o.outcome,
+        Outcome::unknown("node_watch_not_ready"),
+        "{}",
+        o.detail
+    );
+    assert!(o.detail.contains("forbidden"), "{}", o.detail);
+}
+
+/// `astreinte check` reaches the plane through `[kubernetes] kubeconfig` (the
+/// ServiceAccount's): exit 0 while the test's node is Ready, 2 once it is not.
+#[tokio::test]
+async fn check_reaches_the_cluster_through_the_configured_kubeconfig() {
+    let t = KubeTest::new("check-kubeconfig").await;
+    let kubeconfig = t.service_account_kubeconfig().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("probes.toml"),
+        format!(
+            "[kubernetes]\nkubeconfig = \"{}\"\n\n[[probe]]\nid = \"nodes\"\nkind = \"node\"\ninterval = \"10s\"\ntimeout = \"3s\"\nlabel_selector = \"{}={}\"\n",
+            kubeconfig.display(),
+            nodes::OWNER_LABEL,
+            t.ns
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("remediations.toml"), "").unwrap();
+    let config = astreinte::config::load_dir(dir.path()).unwrap();
+    assert_eq!(astreinte::app::check_once(&config, true).await.unwrap(), 0);
+    nodes::set_condition(&t.admin, &t.node, "Ready", "False").await;
+    assert_eq!(astreinte::app::check_once(&config, true).await.unwrap(), 2);
+}

@@ -122,6 +122,28 @@ impl KubeTest {
         path
     }
 
+    /// A kubeconfig for a new ServiceAccount `name` of this namespace that nothing is bound to.
+    pub async fn unbound_kubeconfig(&self, name: &str) -> PathBuf {
+        let sa: ServiceAccount =
+            serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
+        Api::<ServiceAccount>::namespaced(self.admin.clone(), &self.ns)
+            .create(&PostParams::default(), &sa)
+            .await
+            .unwrap_or_else(|e| panic!("create ServiceAccount {}/{name}: {e}", self.ns));
+        let token = rbac::token(&self.admin, &self.ns, name).await;
+        let path = self.dir.path().join(format!("{name}.kubeconfig"));
+        kubeconfig::write(
+            &path,
+            &self.plane.server,
+            &self.plane.pki.ca_crt,
+            name,
+            &token,
+            &self.ns,
+        )
+        .unwrap();
+        path
+    }
+
     /// A client as the daemon would be in this namespace, built from that kubeconfig.
     pub async fn service_account_client(&self) -> kube::Client {
         kubeconfig::client(&self.service_account_kubeconfig().await).await

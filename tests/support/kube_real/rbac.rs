@@ -69,6 +69,11 @@ pub async fn service_account_token(admin: &kube::Client, namespace: &str) -> Str
             other => panic!("deploy/base/rbac.yaml: unexpected kind {other}"),
         }
     }
+    token(admin, namespace, SERVICE_ACCOUNT).await
+}
+
+/// A token of ServiceAccount `namespace/name` from TokenRequest (one hour).
+pub async fn token(admin: &kube::Client, namespace: &str, name: &str) -> String {
     let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
     let request: TokenRequest = typed(json!({
         "apiVersion": "authentication.k8s.io/v1",
@@ -76,11 +81,11 @@ pub async fn service_account_token(admin: &kube::Client, namespace: &str) -> Str
         "spec": { "audiences": [], "expirationSeconds": 3600 },
     }));
     let answer: TokenRequest = sas
-        .create_subresource("token", SERVICE_ACCOUNT, &PostParams::default(), &request)
+        .create_subresource("token", name, &PostParams::default(), &request)
         .await
-        .unwrap_or_else(|e| panic!("TokenRequest for {namespace}/{SERVICE_ACCOUNT}: {e}"));
+        .unwrap_or_else(|e| panic!("TokenRequest for {namespace}/{name}: {e}"));
     answer
         .status
         .map(|s| s.token)
-        .unwrap_or_else(|| panic!("TokenRequest for {namespace}/{SERVICE_ACCOUNT}: no token"))
+        .unwrap_or_else(|| panic!("TokenRequest for {namespace}/{name}: no token"))
 }
