@@ -126,7 +126,7 @@ async fn a_stuck_rollout_hits_its_deadline() {
         ready_after: None,
         ..KubeletConfig::default()
     });
-    let err = act::rollout_restart(&t.admin, ns, "web", deadline(3))
+    let err = act::rollout_restart(&t.admin, ns, "web", deadline(8))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::RolloutStuck { .. }), "{err}");

@@ -119,6 +119,7 @@ async fn step(ctx: &Arc<Ctx>, pod: &Pod) {
         if first(ctx, &uid, |s| &mut s.deleting) {
             let ctx = ctx.clone();
             tokio::spawn(async move {
+                // The simulated shutdown time itself, not a synchronisation.
                 tokio::time::sleep(config(&ctx).delete_after).await;
                 let params = DeleteParams {
                     grace_period_seconds: Some(0),
@@ -169,6 +170,7 @@ async fn step(ctx: &Arc<Ctx>, pod: &Pod) {
     if let Some(after) = config(ctx).ready_after {
         let ctx = ctx.clone();
         tokio::spawn(async move {
+            // The simulated readiness delay itself, not a synchronisation.
             tokio::time::sleep(after).await;
             if let Err(e) = set_status(&ctx, &name, &containers, true).await {
                 eprintln!("kubelet stand-in: ready {name}: {e}");
