@@ -3,7 +3,8 @@
 //! every test of this binary, each test in its own namespace: rollouts whose pods a kubelet
 //! stand-in walks through Pending → Running → Ready, the shipped RBAC of
 //! `deploy/base/rbac.yaml` through a ServiceAccount token, the other actuators on real
-//! objects, and the node probe on Nodes whose status is patched the way a kubelet writes it.
+//! objects, the node and workload probes, leader election on a real Lease and the journal's
+//! compare-and-swap on a real ConfigMap.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -18,5 +19,7 @@ mod nodes;
 mod rbac;
 #[path = "kube_real/rollout.rs"]
 mod rollout;
+#[path = "kube_real/state.rs"]
+mod state;
 #[path = "kube_real/workload.rs"]
 mod workload;
