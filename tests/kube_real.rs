@@ -3,8 +3,8 @@
 //! every test of this binary, each test in its own namespace: rollouts whose pods a kubelet
 //! stand-in walks through Pending → Running → Ready, the shipped RBAC of
 //! `deploy/base/rbac.yaml` through a ServiceAccount token, the other actuators on real
-//! objects, the node and workload probes, leader election on a real Lease and the journal's
-//! compare-and-swap on a real ConfigMap.
+//! objects, the node and workload probes, leader election on a real Lease, the journal's
+//! compare-and-swap on a real ConfigMap, and the daemon binary itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -13,6 +13,8 @@ mod support;
 mod actuators;
 #[path = "kube_real/common.rs"]
 mod common;
+#[path = "kube_real/daemon.rs"]
+mod daemon;
 #[path = "kube_real/nodes.rs"]
 mod nodes;
 #[path = "kube_real/rbac.rs"]
