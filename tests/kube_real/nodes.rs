@@ -60,6 +60,11 @@ async fn node_probe_sees_a_node_set_not_ready() {
         .get(&names[1])
         .await
         .unwrap();
+    let taints = node.spec.clone().unwrap_or_default().taints;
+    assert!(
+        taints.as_ref().is_none_or(|t| t.is_empty()),
+        "the harness removed the not-ready taint: {taints:?}"
+    );
     let kinds: Vec<String> = node
         .status
         .unwrap()
