@@ -7,7 +7,6 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use astreinte::testbed::{Etcd, Proc, free_port};
@@ -25,11 +24,13 @@ pub struct Plane {
     pub pki: Pki,
     /// A kubeconfig for the admin (`system:masters`).
     pub admin_kubeconfig: PathBuf,
-    /// (name, pid) of each server, for RSS figures.
-    pub pids: Vec<(&'static str, u32)>,
+    api_port: u16,
+    bins: Bins,
     _etcd: Etcd,
-    servers: Mutex<Vec<Proc>>,
-    _watchdog: Watchdog,
+    etcd_address: String,
+    apiserver: tokio::sync::Mutex<Proc>,
+    _controller_manager: Proc,
+    watchdog: Watchdog,
     _tmp: tempfile::TempDir,
 }
 
@@ -45,17 +46,36 @@ pub async fn get() -> &'static Plane {
 }
 
 impl Plane {
-    /// Whether every server still runs (a test that saw odd answers can say why).
-    pub fn check_alive(&self) -> Result<(), String> {
-        let mut servers = self
-            .servers
-            .lock()
-            .map_err(|_| "plane lock poisoned".to_owned())?;
-        for p in servers.iter_mut() {
-            if !p.is_running() {
-                return Err(format!("{} exited; see {}", p.name, self.dir.display()));
-            }
-        }
+    /// Kills kube-apiserver (SIGKILL, like a crash) and starts it again on the same port and
+    /// etcd, waiting for `/readyz`. Watches resumed with an older resourceVersion then get
+    /// 410 Gone. For a test binary of its own: the other tests of a binary share the plane.
+    pub async fn restart_apiserver(&self) -> Result<(), String> {
+        let mut apiserver = self.apiserver.lock().await;
+        apiserver.kill();
+        // The killed process is reaped: its listening socket is closed.
+        let mut fresh = spawn(
+            "kube-apiserver",
+            apiserver_command(&self.bins, &self.pki, self.api_port, &self.etcd_address),
+            &self.dir,
+            &self.watchdog,
+        )?;
+        let http = http_client(&self.pki)?;
+        let readyz = format!("{}/readyz", self.server);
+        wait_up(
+            "/readyz = ok",
+            &mut fresh,
+            &self.dir,
+            Duration::from_secs(120),
+            || {
+                let req = http.get(&readyz).bearer_auth(&self.pki.admin_token);
+                async move {
+                    let body = req.send().await.ok()?.text().await.ok()?;
+                    (body == "ok").then_some(())
+                }
+            },
+        )
+        .await?;
+        *apiserver = fresh;
         Ok(())
     }
 }
@@ -137,20 +157,19 @@ async fn start() -> Result<Plane, String> {
         &pki.admin_token,
         "default",
     )?;
-    let pids = vec![
-        ("etcd", etcd.pid()),
-        ("kube-apiserver", apiserver.pid()),
-        ("kube-controller-manager", kcm.pid()),
-    ];
+    let etcd_address = etcd.client_address();
     Ok(Plane {
         server,
         dir,
         pki,
         admin_kubeconfig,
-        pids,
+        api_port,
+        bins,
         _etcd: etcd,
-        servers: Mutex::new(vec![apiserver, kcm]),
-        _watchdog: watchdog,
+        etcd_address,
+        apiserver: tokio::sync::Mutex::new(apiserver),
+        _controller_manager: kcm,
+        watchdog,
         _tmp: tmp,
     })
 }
