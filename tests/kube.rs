@@ -1,6 +1,9 @@
 //! The Kubernetes probes (node, workload) against the API test server (tests/support/kube_api),
-//! through the daemon's real kube client and a kubeconfig file, and the test server's own
-//! watch semantics (bookmarks, 410 Expired).
+//! through the daemon's real kube client and a kubeconfig file, for what a real apiserver
+//! cannot be made to show here: the requests made (one list, then one watch), watches cut and
+//! history compacted on demand (410 relist), injected errors. The outcomes on real objects,
+//! label selectors, RBAC denial and `[kubernetes] kubeconfig` run on the real control plane:
+//! tests/kube_real.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -9,8 +12,7 @@ use std::time::Duration;
 
 use astreinte::config::{Config, load_from_strings};
 use astreinte::probes::{Observation, Outcome, Prober};
-use serde_json::json;
-use support::kube_api::{KubeApi, Rbac, objects, rbac};
+use support::kube_api::{KubeApi, objects};
 use support::wait_for;
 
 const NS: &str = "rag-production";
@@ -64,27 +66,8 @@ async fn kubernetes_probes_without_a_cluster_are_unknown() {
 }
 
 #[tokio::test]
-async fn check_reaches_the_cluster_through_the_configured_kubeconfig() {
-    let api = KubeApi::start().await;
-    api.put(objects::node("node-a", true));
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("probes.toml"),
-        format!(
-            "[kubernetes]\nkubeconfig = \"{}\"\n\n[[probe]]\nid = \"nodes\"\nkind = \"node\"\ninterval = \"10s\"\ntimeout = \"3s\"\n",
-            api.kubeconfig().display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("remediations.toml"), "").unwrap();
-    let config = astreinte::config::load_dir(dir.path()).unwrap();
-    assert_eq!(astreinte::app::check_once(&config, true).await.unwrap(), 0);
-    api.set_node_condition("node-a", "Ready", "False");
-    assert_eq!(astreinte::app::check_once(&config, true).await.unwrap(), 2);
-}
-
-#[tokio::test]
 async fn node_probe_follows_the_watch_without_relisting() {
+    // Fake: request recording (one list, then one watch); the same outcomes on a real server: tests/kube_real/nodes.rs.
     let api = KubeApi::start().await;
     for n in ["node-a", "node-b", "node-c"] {
         api.put(objects::node(n, true));
@@ -136,6 +119,7 @@ async fn node_probe_follows_the_watch_without_relisting() {
 
 #[tokio::test]
 async fn node_watch_survives_bookmarks_and_relists_after_410() {
+    // Fake: fault injection (watches cut, history compacted on demand, bookmark rate).
     let api = KubeApi::start().await;
     api.set_bookmark_every(Duration::from_millis(50));
     api.put(objects::node("node-a", true));
@@ -167,37 +151,8 @@ async fn node_watch_survives_bookmarks_and_relists_after_410() {
 }
 
 #[tokio::test]
-async fn node_probe_label_selector_picks_nodes() {
-    let api = KubeApi::start().await;
-    let mut worker = objects::node("worker-1", true);
-    worker["metadata"]["labels"]["pool"] = json!("workers");
-    api.put(worker);
-    api.put(objects::node("control-1", false));
-    let prober = prober(&api).await;
-    let o = observe(&prober, &node_probe("label_selector = \"pool=workers\"")).await;
-    assert_eq!(o.outcome, Outcome::Healthy, "{}", o.detail);
-    let o = observe(&prober, &node_probe("label_selector = \"pool!=workers\"")).await;
-    assert_eq!(o.outcome, Outcome::failed("cluster_down"), "{}", o.detail);
-}
-
-#[tokio::test]
-async fn node_probe_denied_by_rbac_is_unknown_and_says_why() {
-    let rbac = Rbac::from_yaml(&rbac::repo_rbac_yaml()).without("list", "", "nodes");
-    let api = KubeApi::start_with(rbac).await;
-    api.put(objects::node("node-a", true));
-    let prober = prober(&api).await;
-    let o = observe(&prober, &node_probe("")).await;
-    assert_eq!(
-        o.outcome,
-        Outcome::unknown("node_watch_not_ready"),
-        "{}",
-        o.detail
-    );
-    assert!(o.detail.contains("forbidden"), "{}", o.detail);
-}
-
-#[tokio::test]
 async fn fake_watch_from_a_compacted_version_gets_410() {
+    // Fake: checks the fake itself (compaction on demand).
     use futures::StreamExt;
     use k8s_openapi::api::core::v1::Node;
     use kube::api::{Api, WatchEvent, WatchParams};
@@ -218,105 +173,8 @@ async fn fake_watch_from_a_compacted_version_gets_410() {
 }
 
 #[tokio::test]
-async fn workload_probe_replicas_crash_loops_and_restarts() {
-    let api = KubeApi::start().await;
-    api.put(objects::deployment(NS, "rag-api", 3, 3));
-    for i in 0..3 {
-        api.put(objects::pod(
-            NS,
-            &format!("rag-api-{i}"),
-            "rag-api",
-            "Running",
-            0,
-            None,
-        ));
-    }
-    // A pod of another app must not count.
-    api.put(objects::pod(
-        NS,
-        "rag-celery-0",
-        "rag-celery",
-        "Pending",
-        9,
-        None,
-    ));
-    let prober = prober(&api).await;
-    let c = workload_probe();
-    let o = observe(&prober, &c).await;
-    assert_eq!(o.outcome, Outcome::Healthy, "{}", o.detail);
-    assert_eq!(o.detail, "deployment rag-api: 3/3 available, 3 updated");
-    let pods = api.requests_to("list", &format!("/api/v1/namespaces/{NS}/pods"));
-    assert_eq!(pods.last().unwrap().query["labelSelector"], "app=rag-api");
-
-    // A restart since the last tick.
-    api.put(objects::pod(NS, "rag-api-1", "rag-api", "Running", 1, None));
-    let o = observe(&prober, &c).await;
-    assert_eq!(
-        o.outcome,
-        Outcome::degraded(1.0, "pod_restarted"),
-        "{}",
-        o.detail
-    );
-    assert!(
-        o.detail.contains("restarted since last check: rag-api-1"),
-        "{}",
-        o.detail
-    );
-    let o = observe(&prober, &c).await;
-    assert_eq!(o.outcome, Outcome::Healthy, "{}", o.detail);
-
-    // CrashLoopBackOff.
-    api.put(objects::pod(
-        NS,
-        "rag-api-2",
-        "rag-api",
-        "Running",
-        0,
-        Some("CrashLoopBackOff"),
-    ));
-    let o = observe(&prober, &c).await;
-    assert_eq!(
-        o.outcome,
-        Outcome::degraded(1.0, "pods_not_running"),
-        "{}",
-        o.detail
-    );
-    assert!(
-        o.detail.contains("rag-api-2 (CrashLoopBackOff)"),
-        "{}",
-        o.detail
-    );
-
-    api.put(objects::deployment(NS, "rag-api", 3, 1));
-    let o = observe(&prober, &c).await;
-    assert_eq!(
-        o.outcome,
-        Outcome::degraded(2.0, "replicas_unavailable"),
-        "{}",
-        o.detail
-    );
-
-    api.put(objects::deployment(NS, "rag-api", 3, 0));
-    let o = observe(&prober, &c).await;
-    assert_eq!(
-        o.outcome,
-        Outcome::failed("no_replicas_available"),
-        "{}",
-        o.detail
-    );
-
-    api.remove("apps/v1", "deployments", NS, "rag-api");
-    let o = observe(&prober, &c).await;
-    assert_eq!(
-        o.outcome,
-        Outcome::failed("deployment_not_found"),
-        "{}",
-        o.detail
-    );
-}
-
-#[tokio::test]
 async fn workload_probe_on_apiserver_errors_is_unknown() {
+    // Fake: fault injection (a 500 on demand); the outcomes on real objects: tests/kube_real/workload.rs.
     let api = KubeApi::start().await;
     api.put(objects::deployment(NS, "rag-api", 1, 1));
     api.fail_next("get", "deployments", "rag-api", 1, 500);

@@ -144,6 +144,7 @@ deadline = "10s"
     /// failure mode (blackhole, reset, refused) lasts longer than all of them together.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn api_unreachable_for_two_minutes() {
+        // Fake: request recording (no call reaches the API during the cut, what is written when it is back).
         let api = KubeApi::start().await;
         api.put(objects::node("node-a", true));
         api.put(objects::deployment(NS, "rag-api", 3, 3));
@@ -313,6 +314,7 @@ mod row_b {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_replicas_on_a_flapping_network_never_act_at_once() {
+        // Fake: request recording (no call reaches the API during the cut, what is written when it is back).
         let seed = std::env::var("ASTREINTE_FLAP_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -435,6 +437,7 @@ mod row_c {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_replica_started_while_the_api_is_unreachable_reads_its_journal_when_it_is_back() {
+        // Fake: request recording (no call reaches the API during the cut, what is written when it is back).
         let api = KubeApi::start().await;
         let earlier = serde_json::json!({
             "schema": 1,

@@ -21,6 +21,7 @@ fn deadline(secs: u64) -> Instant {
 
 #[tokio::test]
 async fn a_403_names_the_verb_and_resource_the_service_account_lacks() {
+    // Fake: a Role with one verb removed on demand and the request count (not retried); the real 403 on the shipped Role: tests/kube_real/rbac.rs.
     let rbac = Rbac::from_yaml(&rbac::repo_rbac_yaml()).without("patch", "apps", "deployments");
     let api = KubeApi::start_with(rbac).await;
     api.put(objects::deployment(NS, "rag-api", 2, 2));
@@ -66,6 +67,7 @@ async fn a_403_names_the_verb_and_resource_the_service_account_lacks() {
 /// other: each feature runs once against one server that records what it served.
 #[tokio::test]
 async fn rbac_grants_exactly_what_the_code_uses() {
+    // Fake: request recording (every (verb, resource) the code used, compared with the grants).
     use astreinte::journal::{KubeStore, Store};
     use tokio_util::sync::CancellationToken;
     let api = KubeApi::start().await;

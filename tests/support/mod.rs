@@ -11,6 +11,7 @@ pub mod fake_patroni;
 pub mod http_target;
 pub mod journal_audit;
 pub mod kube_api;
+pub mod kube_real;
 pub mod notify_harness;
 pub mod replica;
 pub mod scenario;

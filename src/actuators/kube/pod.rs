@@ -1,6 +1,8 @@
 //! Delete one stuck pod (not Running, or a container in CrashLoopBackOff and the like) among
 //! those a label selector picks, so its controller recreates it. One pod per action: a
-//! healthy pod is never deleted, and no pod stuck means the action is refused.
+//! healthy pod is never deleted, and no pod stuck means the action is refused. A pod already
+//! terminating (deleted, its kubelet still stopping it) is not picked again: on a real cluster
+//! it stays listed for its grace period, and "deleting" it again would do nothing.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -50,7 +52,12 @@ pub async fn delete_stuck_pod(
             .map_err(|e| KubeError::from_kube(e, &list))
     })
     .await?;
-    let Some((pod, why)) = pods.items.iter().find_map(|p| stuck(p).map(|why| (p, why))) else {
+    let Some((pod, why)) = pods
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .find_map(|p| stuck(p).map(|why| (p, why)))
+    else {
         return Err(Error::Refused(format!(
             "no stuck pod matches {selector} in {namespace}"
         )));

@@ -4,13 +4,17 @@
 //! wait for the rollout by kubectl's rule (`rollout status`): observedGeneration >= generation,
 //! updated = desired, no old replica left (`status.replicas` > updated means old pods are
 //! still pending termination), ready = available = updated; a Progressing condition with reason
-//! `ProgressDeadlineExceeded` fails at once. Up to the deadline.
+//! `ProgressDeadlineExceeded` fails at once. Then, stricter than kubectl, no pod of the
+//! Deployment still terminating: the real apiserver (1.26) leaves terminating pods out of
+//! `status.replicas`, so the status says complete while an old pod still shuts down (issue 14,
+//! defect 1, seen on tests/kube_real.rs). Up to the deadline.
 
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -102,9 +106,15 @@ pub async fn wait_for_rollout(
                 }
                 let (done, status) = rollout_state(&d);
                 if done {
-                    return Ok(status);
+                    match terminating_pods(client, namespace, &d, deadline).await {
+                        Ok(0) => return Ok(status),
+                        Ok(n) => last = format!("{status}, {n} pods still terminating"),
+                        Err(KubeError::Deadline { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                } else {
+                    last = status;
                 }
-                last = status;
             }
             Err(KubeError::Deadline { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -117,6 +127,37 @@ pub async fn wait_for_rollout(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// How many pods of the Deployment (by its selector) are terminating: deleted, not yet gone.
+async fn terminating_pods(
+    client: &Client,
+    namespace: &str,
+    d: &Deployment,
+    deadline: Instant,
+) -> Result<usize, KubeError> {
+    let selector = d
+        .spec
+        .as_ref()
+        .map(|s| crate::probes::workload::selector_string(&s.selector))
+        .unwrap_or_default();
+    if selector.is_empty() {
+        return Ok(0);
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let op = Op::new("list", "pods", namespace, "");
+    let params = ListParams::default().labels(&selector);
+    let list = retry(deadline, &op, false, || async {
+        pods.list(&params)
+            .await
+            .map_err(|e| KubeError::from_kube(e, &op))
+    })
+    .await?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_some())
+        .count())
 }
 
 /// The Deployment controller gave up on this rollout: its Progressing condition says
