@@ -3,7 +3,7 @@
 //! every test of this binary, each test in its own namespace: rollouts whose pods a kubelet
 //! stand-in walks through Pending → Running → Ready, the shipped RBAC of
 //! `deploy/base/rbac.yaml` through a ServiceAccount token, the other actuators on real
-//! objects, the node and workload probes, leader election on a real Lease, the journal's
+//! objects and their undo, the node and workload probes, leader election on a real Lease, the journal's
 //! compare-and-swap on a real ConfigMap, and the daemon binary itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,5 +23,7 @@ mod rbac;
 mod rollout;
 #[path = "kube_real/state.rs"]
 mod state;
+#[path = "kube_real/undo.rs"]
+mod undo;
 #[path = "kube_real/workload.rs"]
 mod workload;

@@ -53,7 +53,7 @@ async fn scale_within_bounds_returns_the_previous_count_and_undoes_and_apply_dis
     let out = act::scale(&sa, ns, "rag-api", 6, 6, deadline(10))
         .await
         .unwrap();
-    assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    assert_eq!(out.previous, Some(json!({ "replicas": 2, "@applied": 6 })));
     assert_eq!(
         out.detail,
         format!("scaled deployment {ns}/rag-api from 2 to 6 replicas")
@@ -78,7 +78,7 @@ async fn scale_within_bounds_returns_the_previous_count_and_undoes_and_apply_dis
     ))
     .unwrap();
     let out = act::apply(&sa, &action, deadline(10)).await.unwrap();
-    assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    assert_eq!(out.previous, Some(json!({ "replicas": 2, "@applied": 3 })));
     let page: astreinte::config::ActionSpec = toml::from_str("kind = \"page\"\n").unwrap();
     assert!(matches!(
         act::apply(&sa, &page, deadline(1)).await,
@@ -147,7 +147,12 @@ async fn configmap_patch_returns_previous_values_and_undo_restores_them() {
     let out = act::patch_configmap(&sa, ns, "rag-flags", &data, deadline(10))
         .await
         .unwrap();
-    let previous = out.previous.unwrap();
+    let mut previous = out.previous.unwrap();
+    assert_eq!(
+        previous.as_object_mut().unwrap().remove("@applied"),
+        Some(json!({ "READ_ONLY_MODE": "true", "DISABLE_ANALYTICS": "true" })),
+        "what the action set, for the undo's check"
+    );
     assert_eq!(
         previous,
         json!({ "READ_ONLY_MODE": "false", "DISABLE_ANALYTICS": null })
@@ -226,7 +231,11 @@ async fn ingress_backend_switch_and_annotations() {
         .unwrap();
     assert_eq!(
         out.previous.unwrap(),
-        json!({ "nginx.ingress.kubernetes.io/limit-rps": "100", "nginx.ingress.kubernetes.io/limit-connections": null })
+        json!({
+            "nginx.ingress.kubernetes.io/limit-rps": "100",
+            "nginx.ingress.kubernetes.io/limit-connections": null,
+            "@applied": { "nginx.ingress.kubernetes.io/limit-rps": "10", "nginx.ingress.kubernetes.io/limit-connections": "5" },
+        })
     );
     let annotations = ings.get("rag").await.unwrap().metadata.annotations.unwrap();
     assert_eq!(annotations["nginx.ingress.kubernetes.io/limit-rps"], "10");
@@ -282,7 +291,11 @@ async fn resources_are_raised_within_ceilings_only() {
     .unwrap();
     assert_eq!(
         out.previous.unwrap(),
-        json!({ "container": "rag-api", "limits": { "cpu": "500m", "memory": "512Mi" } })
+        json!({
+            "container": "rag-api",
+            "limits": { "cpu": "500m", "memory": "512Mi" },
+            "@applied": { "cpu": "1500m", "memory": "1Gi" },
+        })
     );
     let d = serde_json::to_value(deployment(&t, "rag-api").await).unwrap();
     let containers = d["spec"]["template"]["spec"]["containers"]

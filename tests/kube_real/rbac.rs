@@ -30,7 +30,7 @@ async fn the_shipped_rbac_allows_the_actions_and_nothing_else() {
     let out = act::scale(&sa, ns, "web", 3, 5, deadline(10))
         .await
         .unwrap();
-    assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    assert_eq!(out.previous, Some(json!({ "replicas": 2, "@applied": 3 })));
     let d = Api::<Deployment>::namespaced(t.admin.clone(), ns)
         .get("web")
         .await

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::event::{EventType, record_event, reference};
-use super::{ActionOutcome, Result};
+use super::write::{APPLIED, Write};
+use super::{ActionOutcome, Error, Result};
 use crate::clients::kube::{Client, Error as KubeError, Op, retry};
 
 /// Sets each key to its value; a `None` value removes the key (that is how undo puts back a
@@ -23,6 +24,19 @@ pub async fn patch_configmap(
     data: &BTreeMap<String, Option<String>>,
     deadline: Instant,
 ) -> Result<ActionOutcome> {
+    patch_configmap_as(client, namespace, name, data, deadline, Write::Act).await
+}
+
+/// [`patch_configmap`], as an action or as its undo (which first checks the keys still hold
+/// what the action set).
+pub(super) async fn patch_configmap_as(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    data: &BTreeMap<String, Option<String>>,
+    deadline: Instant,
+    write: Write<'_>,
+) -> Result<ActionOutcome> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let get = Op::new("get", "configmaps", namespace, name);
     let patch_op = Op::new("patch", "configmaps", namespace, name);
@@ -32,6 +46,10 @@ pub async fn patch_configmap(
             .await
             .map_err(|e| KubeError::from_kube(e, &get))?;
         let previous = super::previous_values(current.data.as_ref(), data);
+        let object = format!("configmap {namespace}/{name}");
+        if let Err(changed) = write.check(&object, &Value::Object(previous.clone())) {
+            return Ok(Err(changed));
+        }
         let patch = json!({
             "metadata": { "resourceVersion": current.metadata.resource_version },
             "data": data,
@@ -40,20 +58,28 @@ pub async fn patch_configmap(
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|e| KubeError::from_kube(e, &patch_op))?;
-        Ok((previous, patched))
+        Ok(Ok((previous, patched)))
     })
-    .await?;
+    .await?
+    .map_err(Error::ChangedSince)?;
     let keys: Vec<&str> = data.keys().map(String::as_str).collect();
-    let detail = format!("patched configmap {namespace}/{name}: {}", keys.join(", "));
+    let detail = format!(
+        "{}patched configmap {namespace}/{name}: {}",
+        write.prefix(),
+        keys.join(", ")
+    );
     let object = reference("v1", "ConfigMap", &patched.metadata);
     record_event(
         client,
         &object,
-        "AstreinteConfigPatch",
+        &write.reason("AstreinteConfigPatch"),
         &detail,
         EventType::Normal,
     )
     .await;
+    let mut previous = previous;
+    let applied = super::previous_values(patched.data.as_ref(), data);
+    previous.insert(APPLIED.to_owned(), Value::Object(applied));
     Ok(ActionOutcome {
         previous: Some(Value::Object(previous)),
         detail,

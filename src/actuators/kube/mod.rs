@@ -11,6 +11,7 @@ mod resources;
 mod restart;
 mod scale;
 mod undo;
+mod write;
 
 use tokio::time::Instant;
 
@@ -46,6 +47,9 @@ pub enum Error {
     RolloutStuck { deployment: String, status: String },
     #[error("{0} is not a kubernetes action")]
     NotKube(&'static str),
+    /// An undo found the object changed since the action (a person's edit): left as it is.
+    #[error("not undone: {0}")]
+    ChangedSince(String),
 }
 
 impl Error {
@@ -56,6 +60,7 @@ impl Error {
             Error::Refused(_) => "refused",
             Error::RolloutStuck { .. } => "rollout_stuck",
             Error::NotKube(_) => "not_kube",
+            Error::ChangedSince(_) => "changed_since",
         }
     }
 }
@@ -63,7 +68,7 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The values `wanted`'s keys had in `old` (`null` for an absent key), kept for undo of a
-/// ConfigMap data or annotation patch.
+/// ConfigMap data or annotation patch; also what they hold after the write (`applied`).
 fn previous_values<W>(
     old: Option<&std::collections::BTreeMap<String, String>>,
     wanted: &std::collections::BTreeMap<String, W>,

@@ -8,10 +8,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::event::{EventType, record_event, reference};
+use super::write::{APPLIED, Write};
 use super::{ActionOutcome, Error, Result};
 use crate::clients::kube::{Client, Error as KubeError, Op, retry};
 
@@ -72,6 +73,32 @@ pub async fn patch_resources(
     ceiling: &Limits,
     deadline: Instant,
 ) -> Result<ActionOutcome> {
+    patch_resources_as(
+        client,
+        namespace,
+        name,
+        container,
+        wanted,
+        ceiling,
+        deadline,
+        Write::Act,
+    )
+    .await
+}
+
+/// [`patch_resources`], as an action or as its undo (which first checks the container's
+/// limits are still the ones the action set).
+#[allow(clippy::too_many_arguments)] // reason: the action's own fields, plus how it is meant
+pub(super) async fn patch_resources_as(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    container: &str,
+    wanted: &Limits,
+    ceiling: &Limits,
+    deadline: Instant,
+    write: Write<'_>,
+) -> Result<ActionOutcome> {
     check_ceiling("cpu", wanted.cpu.as_ref(), ceiling.cpu.as_ref())?;
     check_ceiling("memory", wanted.memory.as_ref(), ceiling.memory.as_ref())?;
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
@@ -94,6 +121,10 @@ pub async fn patch_resources(
             });
         };
         let resources = c.resources.get_or_insert_with(Default::default);
+        let object = format!("deployment {namespace}/{name} container {container}: limits");
+        if let Err(changed) = write.check(&object, &json!(resources.limits)) {
+            return Ok(Err(changed));
+        }
         let previous = json!({ "container": container, "limits": resources.limits });
         let limits = resources.limits.get_or_insert_with(BTreeMap::new);
         if let Some(cpu) = &wanted.cpu {
@@ -112,9 +143,10 @@ pub async fn patch_resources(
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|e| KubeError::from_kube(e, &patch_op))?;
-        Ok((previous, patched))
+        Ok(Ok((previous, patched)))
     })
-    .await?;
+    .await?
+    .map_err(Error::ChangedSince)?;
     let mut set = Vec::new();
     if let Some(c) = &wanted.cpu {
         set.push(format!("cpu={c}"));
@@ -123,18 +155,28 @@ pub async fn patch_resources(
         set.push(format!("memory={m}"));
     }
     let detail = format!(
-        "deployment {namespace}/{name} container {container}: limits {}",
+        "{}deployment {namespace}/{name} container {container}: limits {}",
+        write.prefix(),
         set.join(", ")
     );
     let object = reference("apps/v1", "Deployment", &patched.metadata);
     record_event(
         client,
         &object,
-        "AstreinteResources",
+        &write.reason("AstreinteResources"),
         &detail,
         EventType::Normal,
     )
     .await;
+    let applied = patched
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.containers.iter().find(|c| c.name == container))
+        .and_then(|c| c.resources.as_ref())
+        .map(|r| json!(r.limits));
+    let mut previous = previous;
+    previous[APPLIED] = applied.unwrap_or(Value::Null);
     Ok(ActionOutcome {
         previous: Some(previous),
         detail,

@@ -10,6 +10,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::event::{EventType, record_event};
+use super::write::{APPLIED, Write};
 use super::{ActionOutcome, Error, Result};
 use crate::clients::kube::{Client, Error as KubeError, Op, retry};
 
@@ -20,6 +21,29 @@ pub async fn scale(
     replicas: i32,
     max_replicas: i32,
     deadline: Instant,
+) -> Result<ActionOutcome> {
+    scale_as(
+        client,
+        namespace,
+        name,
+        replicas,
+        max_replicas,
+        deadline,
+        Write::Act,
+    )
+    .await
+}
+
+/// [`scale`], as an action or as its undo (which first checks the count is still the one
+/// the action set).
+pub(super) async fn scale_as(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    replicas: i32,
+    max_replicas: i32,
+    deadline: Instant,
+    write: Write<'_>,
 ) -> Result<ActionOutcome> {
     if replicas > max_replicas {
         return Err(Error::Refused(format!(
@@ -40,6 +64,10 @@ pub async fn scale(
             .await
             .map_err(|e| KubeError::from_kube(e, &get))?;
         let previous = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        let object = format!("deployment {namespace}/{name}: replicas");
+        if let Err(changed) = write.check(&object, &json!(previous)) {
+            return Ok(Err(changed));
+        }
         let patch = json!({
             "metadata": { "resourceVersion": current.metadata.resource_version },
             "spec": { "replicas": replicas },
@@ -48,11 +76,14 @@ pub async fn scale(
             .patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|e| KubeError::from_kube(e, &patch_op))?;
-        Ok((previous, scale))
+        Ok(Ok((previous, scale)))
     })
-    .await?;
-    let detail =
-        format!("scaled deployment {namespace}/{name} from {previous} to {replicas} replicas");
+    .await?
+    .map_err(Error::ChangedSince)?;
+    let detail = format!(
+        "{}scaled deployment {namespace}/{name} from {previous} to {replicas} replicas",
+        write.prefix()
+    );
     let object = ObjectReference {
         api_version: Some("apps/v1".into()),
         kind: Some("Deployment".into()),
@@ -64,13 +95,18 @@ pub async fn scale(
     record_event(
         client,
         &object,
-        "AstreinteScale",
+        &write.reason("AstreinteScale"),
         &detail,
         EventType::Normal,
     )
     .await;
+    let applied = scale
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(replicas);
     Ok(ActionOutcome {
-        previous: Some(json!({ "replicas": previous })),
+        previous: Some(json!({ "replicas": previous, APPLIED: applied })),
         detail,
     })
 }

@@ -1,15 +1,20 @@
 //! Undo of the reversible Kubernetes actions, from what the action returned as `previous`:
-//! the previous replica count, ConfigMap values, ingress backend or annotations, limits.
+//! the previous replica count, ConfigMap values, ingress rules or annotations, limits. Each
+//! undo first re-reads the object and leaves it as it is when it no longer holds what the
+//! action set (`previous["@applied"]`: see [`super::write`]), and records its own Event
+//! (`AstreinteUndo…`).
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{
-    ActionOutcome, Error, Limits, Result, patch_configmap, patch_ingress_annotations,
-    patch_resources, scale, switch_ingress_backend,
-};
+use super::configmap::patch_configmap_as;
+use super::ingress::{patch_ingress_annotations_as, restore_ingress_backends};
+use super::resources::patch_resources_as;
+use super::scale::scale_as;
+use super::write::{APPLIED, Write};
+use super::{ActionOutcome, Error, Limits, Result};
 use crate::clients::kube::Client;
 use crate::config::ActionSpec;
 
@@ -20,6 +25,7 @@ fn previous_values(previous: &Value) -> Result<BTreeMap<String, Option<String>>>
         .ok_or_else(|| Error::Refused("undo data is not an object".into()))?;
     Ok(map
         .iter()
+        .filter(|(k, _)| k.as_str() != APPLIED)
         .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned)))
         .collect())
 }
@@ -31,6 +37,7 @@ pub async fn undo(
     previous: &Value,
     deadline: Instant,
 ) -> Result<ActionOutcome> {
+    let write = Write::undo_of(previous);
     match action {
         ActionSpec::Scale {
             namespace,
@@ -42,48 +49,46 @@ pub async fn undo(
                 .as_i64()
                 .and_then(|r| i32::try_from(r).ok())
                 .ok_or_else(|| Error::Refused("undo data has no replica count".into()))?;
-            scale(
+            scale_as(
                 client,
                 namespace,
                 deployment,
                 replicas,
                 replicas.max(*max_replicas),
                 deadline,
+                write,
             )
             .await
         }
         ActionSpec::ConfigmapPatch {
             namespace, name, ..
         } => {
-            patch_configmap(
+            patch_configmap_as(
                 client,
                 namespace,
                 name,
                 &previous_values(previous)?,
                 deadline,
+                write,
             )
             .await
         }
         ActionSpec::IngressAnnotations {
             namespace, ingress, ..
         } => {
-            patch_ingress_annotations(
+            patch_ingress_annotations_as(
                 client,
                 namespace,
                 ingress,
                 &previous_values(previous)?,
                 deadline,
+                write,
             )
             .await
         }
         ActionSpec::IngressBackend {
             namespace, ingress, ..
-        } => {
-            let service = previous["service"]
-                .as_str()
-                .ok_or_else(|| Error::Refused("undo data has no previous service".into()))?;
-            switch_ingress_backend(client, namespace, ingress, service, None, deadline).await
-        }
+        } => restore_ingress_backends(client, namespace, ingress, previous, deadline).await,
         ActionSpec::Resources {
             namespace,
             deployment,
@@ -99,7 +104,7 @@ pub async fn undo(
                 cpu: None,
                 memory: None,
             };
-            patch_resources(
+            patch_resources_as(
                 client,
                 namespace,
                 deployment,
@@ -107,6 +112,7 @@ pub async fn undo(
                 &wanted,
                 &no_ceiling,
                 deadline,
+                write,
             )
             .await
         }
