@@ -78,7 +78,7 @@ async fn scale_reads_and_patches_the_subresource_with_a_compare_and_swap() {
     let out = act::scale(&client, NS, "rag-api", 6, 6, deadline(5))
         .await
         .unwrap();
-    assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    assert_eq!(out.previous, Some(json!({ "replicas": 2, "@applied": 6 })));
     assert_eq!(
         out.detail,
         format!("scaled deployment {NS}/rag-api from 2 to 6 replicas")
@@ -105,7 +105,7 @@ async fn a_conflict_is_retried_after_a_reread() {
     let out = act::scale(&client, NS, "rag-api", 4, 6, deadline(5))
         .await
         .unwrap();
-    assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    assert_eq!(out.previous, Some(json!({ "replicas": 2, "@applied": 4 })));
     let path = "/deployments/rag-api/scale";
     assert_eq!(
         api.requests_to("patch", path).len(),
@@ -150,7 +150,7 @@ async fn transient_errors_are_retried_with_backoff() {
     let out = act::scale(&client, NS, "rag-api", 3, 6, deadline(10))
         .await
         .unwrap();
-    assert_eq!(out.previous, Some(json!({ "replicas": 2 })));
+    assert_eq!(out.previous, Some(json!({ "replicas": 2, "@applied": 3 })));
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "the 429's Retry-After (1 s) is honoured"

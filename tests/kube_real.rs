@@ -3,7 +3,7 @@
 //! every test of this binary, each test in its own namespace: rollouts whose pods a kubelet
 //! stand-in walks through Pending → Running → Ready, the shipped RBAC of
 //! `deploy/base/rbac.yaml` through a ServiceAccount token, the other actuators on real
-//! objects and their undo, the node and workload probes, leader election on a real Lease, the journal's
+//! objects, their rehearsal (`dryRun=All`) and their undo, the node and workload probes, leader election on a real Lease, the journal's
 //! compare-and-swap on a real ConfigMap, and the daemon binary itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +19,8 @@ mod daemon;
 mod nodes;
 #[path = "kube_real/rbac.rs"]
 mod rbac;
+#[path = "kube_real/rehearsal.rs"]
+mod rehearsal;
 #[path = "kube_real/rollout.rs"]
 mod rollout;
 #[path = "kube_real/state.rs"]

@@ -132,6 +132,48 @@ impl Actuators {
         }
     }
 
+    /// Rehearses `action` (dry-run mode): a Kubernetes action is sent with `dryRun=All`, so
+    /// the API server checks that it could be done (a misspelt object or a verb RBAC does
+    /// not grant fails here, as it would in enforce) and nothing changes; other actions
+    /// (HTTP, page, Patroni) cannot be rehearsed against their system and say what they
+    /// would do.
+    pub async fn rehearse(
+        &self,
+        action: &ActionSpec,
+        deadline: Duration,
+    ) -> Result<ActionOutcome, ActionError> {
+        match action {
+            ActionSpec::Http { .. }
+            | ActionSpec::Page { .. }
+            | ActionSpec::PatroniFailover { .. }
+            | ActionSpec::PatroniReinitialize { .. } => Ok(ActionOutcome {
+                detail: format!("would {}", Self::describe(action)),
+                undo: None,
+            }),
+            kube_action => {
+                let Some(client) = self.kube.as_ref() else {
+                    return Ok(ActionOutcome {
+                        detail: format!(
+                            "would {} (not checked: no Kubernetes cluster to ask)",
+                            Self::describe(action)
+                        ),
+                        undo: None,
+                    });
+                };
+                let until = tokio::time::Instant::now() + deadline;
+                let work = kube::rehearse(client, kube_action, until);
+                tokio::time::timeout(deadline, work)
+                    .await
+                    .map_err(|_| ActionError::Deadline(deadline))?
+                    .map(|out| ActionOutcome {
+                        detail: out.detail,
+                        undo: None,
+                    })
+                    .map_err(kube_error)
+            }
+        }
+    }
+
     /// Runs `action` to completion or until `deadline`.
     pub async fn run(
         &self,

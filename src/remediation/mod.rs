@@ -268,6 +268,20 @@ impl Remediator {
                         Mode::Enforce
                     };
                     self.announce_act(cx, &r, &key, mode);
+                    if rehearsal && let Err(e) = &result {
+                        // The API server refused the rehearsal: enforce would fail the same way.
+                        let line = format!(
+                            "{}: the rehearsal failed, enforce would too: {e}",
+                            Decision::Act { mode }.explain(&r)
+                        );
+                        warn!(rule = %r.id, "{line}");
+                        cx.doc
+                            .incidents
+                            .note(&key, EntryKind::Decision, line.clone(), cx.now);
+                        if let Some(entry) = self.last.get_mut(&r.id) {
+                            entry.line = line;
+                        }
+                    }
                 }
                 let Some(rec) = cx.doc.actions.iter_mut().find(|a| a.id == record) else {
                     return;

@@ -92,10 +92,7 @@ pub async fn act(job: Job, prober: Prober, actuators: Actuators, tx: mpsc::Sende
     let result = if mode == Mode::Enforce {
         actuators.run(&rule.action, &config, rule.deadline()).await
     } else {
-        Ok(ActionOutcome {
-            detail: format!("would {}", Actuators::describe(&rule.action)),
-            undo: None,
-        })
+        actuators.rehearse(&rule.action, rule.deadline()).await
     };
     let _ = tx
         .send(TaskResult::Done {

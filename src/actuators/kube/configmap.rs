@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -55,7 +55,7 @@ pub(super) async fn patch_configmap_as(
             "data": data,
         });
         let patched = api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(name, &write.patch_params(), &Patch::Merge(&patch))
             .await
             .map_err(|e| KubeError::from_kube(e, &patch_op))?;
         Ok(Ok((previous, patched)))
@@ -69,14 +69,16 @@ pub(super) async fn patch_configmap_as(
         keys.join(", ")
     );
     let object = reference("v1", "ConfigMap", &patched.metadata);
-    record_event(
-        client,
-        &object,
-        &write.reason("AstreinteConfigPatch"),
-        &detail,
-        EventType::Normal,
-    )
-    .await;
+    if !write.is_rehearsal() {
+        record_event(
+            client,
+            &object,
+            &write.reason("AstreinteConfigPatch"),
+            &detail,
+            EventType::Normal,
+        )
+        .await;
+    }
     let mut previous = previous;
     let applied = super::previous_values(patched.data.as_ref(), data);
     previous.insert(APPLIED.to_owned(), Value::Object(applied));

@@ -25,6 +25,19 @@ pub async fn switch_ingress_backend(
     port: Option<i32>,
     deadline: Instant,
 ) -> Result<ActionOutcome> {
+    switch_ingress_backend_as(client, namespace, name, service, port, deadline, Write::Act).await
+}
+
+/// [`switch_ingress_backend`], as an action or its rehearsal.
+pub(super) async fn switch_ingress_backend_as(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    service: &str,
+    port: Option<i32>,
+    deadline: Instant,
+    write: Write<'_>,
+) -> Result<ActionOutcome> {
     let api: Api<Ingress> = Api::namespaced(client.clone(), namespace);
     let get = Op::new("get", "ingresses.networking.k8s.io", namespace, name);
     let patch_op = Op::new("patch", "ingresses.networking.k8s.io", namespace, name);
@@ -70,7 +83,7 @@ pub async fn switch_ingress_backend(
             "spec": { "rules": spec.rules, "defaultBackend": spec.default_backend },
         });
         let patched = api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(name, &write.patch_params(), &Patch::Merge(&patch))
             .await
             .map_err(|e| KubeError::from_kube(e, &patch_op))?;
         let mut previous = previous;
@@ -85,17 +98,20 @@ pub async fn switch_ingress_backend(
     }
     let from = previous["service"].as_str().unwrap_or("?");
     let detail = format!(
-        "ingress {namespace}/{name}: {switched} backend(s) switched from {from} to {service}"
+        "{}ingress {namespace}/{name}: {switched} backend(s) switched from {from} to {service}",
+        write.prefix()
     );
     let object = reference("networking.k8s.io/v1", "Ingress", &patched.metadata);
-    record_event(
-        client,
-        &object,
-        "AstreinteIngressBackend",
-        &detail,
-        EventType::Normal,
-    )
-    .await;
+    if !write.is_rehearsal() {
+        record_event(
+            client,
+            &object,
+            "AstreinteIngressBackend",
+            &detail,
+            EventType::Normal,
+        )
+        .await;
+    }
     Ok(ActionOutcome {
         previous: Some(previous),
         detail,
@@ -217,7 +233,7 @@ pub(super) async fn patch_ingress_annotations_as(
             },
         });
         let patched = api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(name, &write.patch_params(), &Patch::Merge(&patch))
             .await
             .map_err(|e| KubeError::from_kube(e, &patch_op))?;
         Ok(Ok((previous, patched)))
@@ -231,14 +247,16 @@ pub(super) async fn patch_ingress_annotations_as(
         keys.join(", ")
     );
     let object = reference("networking.k8s.io/v1", "Ingress", &patched.metadata);
-    record_event(
-        client,
-        &object,
-        &write.reason("AstreinteIngressAnnotations"),
-        &detail,
-        EventType::Normal,
-    )
-    .await;
+    if !write.is_rehearsal() {
+        record_event(
+            client,
+            &object,
+            &write.reason("AstreinteIngressAnnotations"),
+            &detail,
+            EventType::Normal,
+        )
+        .await;
+    }
     let mut previous = previous;
     let applied = super::previous_values(patched.metadata.annotations.as_ref(), annotations);
     previous.insert(APPLIED.to_owned(), Value::Object(applied));

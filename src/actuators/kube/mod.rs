@@ -27,6 +27,14 @@ pub use restart::{RESTARTED_AT, rollout_restart, wait_for_rollout};
 pub use scale::scale;
 pub use undo::undo;
 
+use configmap::patch_configmap_as;
+use ingress::{patch_ingress_annotations_as, switch_ingress_backend_as};
+use pod::delete_stuck_pod_as;
+use resources::patch_resources_as;
+use restart::rollout_restart_as;
+use scale::scale_as;
+use write::Write;
+
 /// What an action did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionOutcome {
@@ -93,24 +101,45 @@ pub async fn apply(
     action: &ActionSpec,
     deadline: Instant,
 ) -> Result<ActionOutcome> {
+    apply_as(client, action, deadline, Write::Act).await
+}
+
+/// Rehearses one Kubernetes action: the same requests with `dryRun=All`, so the API server
+/// checks that it could be done (the object exists, RBAC grants it, the patch is valid) and
+/// changes nothing. The detail says what would have been done.
+pub async fn rehearse(
+    client: &Client,
+    action: &ActionSpec,
+    deadline: Instant,
+) -> Result<ActionOutcome> {
+    apply_as(client, action, deadline, Write::Rehearse).await
+}
+
+async fn apply_as(
+    client: &Client,
+    action: &ActionSpec,
+    deadline: Instant,
+    write: Write<'_>,
+) -> Result<ActionOutcome> {
     match action {
         ActionSpec::RolloutRestart {
             namespace,
             deployment,
-        } => rollout_restart(client, namespace, deployment, deadline).await,
+        } => rollout_restart_as(client, namespace, deployment, deadline, write).await,
         ActionSpec::Scale {
             namespace,
             deployment,
             replicas,
             max_replicas,
         } => {
-            scale(
+            scale_as(
                 client,
                 namespace,
                 deployment,
                 *replicas,
                 *max_replicas,
                 deadline,
+                write,
             )
             .await
         }
@@ -123,14 +152,17 @@ pub async fn apply(
                 .iter()
                 .map(|(k, v)| (k.clone(), Some(v.clone())))
                 .collect();
-            patch_configmap(client, namespace, name, &data, deadline).await
+            patch_configmap_as(client, namespace, name, &data, deadline, write).await
         }
         ActionSpec::IngressBackend {
             namespace,
             ingress,
             service,
             port,
-        } => switch_ingress_backend(client, namespace, ingress, service, *port, deadline).await,
+        } => {
+            switch_ingress_backend_as(client, namespace, ingress, service, *port, deadline, write)
+                .await
+        }
         ActionSpec::IngressAnnotations {
             namespace,
             ingress,
@@ -140,7 +172,8 @@ pub async fn apply(
                 .iter()
                 .map(|(k, v)| (k.clone(), Some(v.clone())))
                 .collect();
-            patch_ingress_annotations(client, namespace, ingress, &annotations, deadline).await
+            patch_ingress_annotations_as(client, namespace, ingress, &annotations, deadline, write)
+                .await
         }
         ActionSpec::Resources {
             namespace,
@@ -159,15 +192,15 @@ pub async fn apply(
                 cpu: max_cpu_limit.clone(),
                 memory: max_memory_limit.clone(),
             };
-            patch_resources(
-                client, namespace, deployment, container, &wanted, &ceiling, deadline,
+            patch_resources_as(
+                client, namespace, deployment, container, &wanted, &ceiling, deadline, write,
             )
             .await
         }
         ActionSpec::DeletePod {
             namespace,
             selector,
-        } => delete_stuck_pod(client, namespace, selector, deadline).await,
+        } => delete_stuck_pod_as(client, namespace, selector, deadline, write).await,
         other => Err(Error::NotKube(other.name())),
     }
 }

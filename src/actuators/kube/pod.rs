@@ -6,11 +6,12 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::ListParams;
 use serde_json::json;
 use tokio::time::Instant;
 
 use super::event::{EventType, record_event, reference};
+use super::write::Write;
 use super::{ActionOutcome, Error, Result};
 use crate::clients::kube::{Client, Error as KubeError, Op, retry};
 
@@ -44,6 +45,17 @@ pub async fn delete_stuck_pod(
     selector: &str,
     deadline: Instant,
 ) -> Result<ActionOutcome> {
+    delete_stuck_pod_as(client, namespace, selector, deadline, Write::Act).await
+}
+
+/// [`delete_stuck_pod`], or its rehearsal (the delete with `dryRun=All`, no Event).
+pub(super) async fn delete_stuck_pod_as(
+    client: &Client,
+    namespace: &str,
+    selector: &str,
+    deadline: Instant,
+    write: Write<'_>,
+) -> Result<ActionOutcome> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let list = Op::new("list", "pods", namespace, "");
     let pods = retry(deadline, &list, false, || async {
@@ -65,7 +77,7 @@ pub async fn delete_stuck_pod(
     let name = pod.metadata.name.clone().unwrap_or_default();
     let op = Op::new("delete", "pods", namespace, &name);
     retry(deadline, &op, false, || async {
-        match api.delete(&name, &DeleteParams::default()).await {
+        match api.delete(&name, &write.delete_params()).await {
             Ok(_) => Ok(()),
             Err(e) => match KubeError::from_kube(e, &op) {
                 // Gone already: what we wanted.
@@ -75,16 +87,18 @@ pub async fn delete_stuck_pod(
         }
     })
     .await?;
-    let detail = format!("deleted pod {namespace}/{name} ({why})");
+    let detail = format!("{}deleted pod {namespace}/{name} ({why})", write.prefix());
     let object = reference("v1", "Pod", &pod.metadata);
-    record_event(
-        client,
-        &object,
-        "AstreinteDeletePod",
-        &detail,
-        EventType::Warning,
-    )
-    .await;
+    if !write.is_rehearsal() {
+        record_event(
+            client,
+            &object,
+            "AstreinteDeletePod",
+            &detail,
+            EventType::Warning,
+        )
+        .await;
+    }
     Ok(ActionOutcome {
         previous: Some(json!({ "pod": name, "reason": why })),
         detail,

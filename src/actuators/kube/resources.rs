@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -140,7 +140,7 @@ pub(super) async fn patch_resources_as(
             "spec": { "template": { "spec": { "containers": containers } } },
         });
         let patched = api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(name, &write.patch_params(), &Patch::Merge(&patch))
             .await
             .map_err(|e| KubeError::from_kube(e, &patch_op))?;
         Ok(Ok((previous, patched)))
@@ -160,14 +160,16 @@ pub(super) async fn patch_resources_as(
         set.join(", ")
     );
     let object = reference("apps/v1", "Deployment", &patched.metadata);
-    record_event(
-        client,
-        &object,
-        &write.reason("AstreinteResources"),
-        &detail,
-        EventType::Normal,
-    )
-    .await;
+    if !write.is_rehearsal() {
+        record_event(
+            client,
+            &object,
+            &write.reason("AstreinteResources"),
+            &detail,
+            EventType::Normal,
+        )
+        .await;
+    }
     let applied = patched
         .spec
         .as_ref()

@@ -14,11 +14,12 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch};
 use serde_json::json;
 use tokio::time::Instant;
 
 use super::event::{EventType, record_event, reference};
+use super::write::Write;
 use super::{ActionOutcome, Error, Result};
 use crate::clients::kube::{Client, Error as KubeError, Op, retry};
 
@@ -33,6 +34,17 @@ pub async fn rollout_restart(
     name: &str,
     deadline: Instant,
 ) -> Result<ActionOutcome> {
+    rollout_restart_as(client, namespace, name, deadline, Write::Act).await
+}
+
+/// [`rollout_restart`], or its rehearsal (the patch with `dryRun=All`, no wait, no Event).
+pub(super) async fn rollout_restart_as(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    deadline: Instant,
+    write: Write<'_>,
+) -> Result<ActionOutcome> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let at = jiff::Timestamp::now()
         .round(jiff::Unit::Second)
@@ -42,11 +54,20 @@ pub async fn rollout_restart(
     });
     let op = Op::new("patch", "deployments.apps", namespace, name);
     let patched = retry(deadline, &op, false, || async {
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        api.patch(name, &write.patch_params(), &Patch::Merge(&patch))
             .await
             .map_err(|e| KubeError::from_kube(e, &op))
     })
     .await?;
+    if write.is_rehearsal() {
+        return Ok(ActionOutcome {
+            previous: None,
+            detail: format!(
+                "{}rollout restart of deployment {namespace}/{name}",
+                write.prefix()
+            ),
+        });
+    }
     let object = reference("apps/v1", "Deployment", &patched.metadata);
     match wait_for_rollout(client, namespace, name, deadline).await {
         Ok(status) => {

@@ -5,7 +5,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -73,7 +73,7 @@ pub(super) async fn scale_as(
             "spec": { "replicas": replicas },
         });
         let scale = api
-            .patch_scale(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch_scale(name, &write.patch_params(), &Patch::Merge(&patch))
             .await
             .map_err(|e| KubeError::from_kube(e, &patch_op))?;
         Ok(Ok((previous, scale)))
@@ -92,14 +92,16 @@ pub(super) async fn scale_as(
         uid: scale.metadata.uid.clone(),
         ..ObjectReference::default()
     };
-    record_event(
-        client,
-        &object,
-        &write.reason("AstreinteScale"),
-        &detail,
-        EventType::Normal,
-    )
-    .await;
+    if !write.is_rehearsal() {
+        record_event(
+            client,
+            &object,
+            &write.reason("AstreinteScale"),
+            &detail,
+            EventType::Normal,
+        )
+        .await;
+    }
     let applied = scale
         .spec
         .as_ref()

@@ -1,9 +1,13 @@
-//! Whether a write is an action or its undo. An undo first checks that the object still
+//! Whether a write is an action, its rehearsal or its undo. A rehearsal (`dry-run` mode)
+//! sends the same requests with `dryRun=All`: the API server checks them (the object
+//! exists, RBAC grants the verb, the patch is valid) and changes nothing; no Event is
+//! recorded. An undo first checks that the object still
 //! holds what the action set (kept in the journal as `applied`, read back from the server's
 //! answer to the action's write): if a person changed it since, the undo leaves it as it is
 //! and says why, rather than overwrite their change. Undo Events have their own reasons
 //! (`AstreinteUndoScale`…).
 
+use kube::api::{DeleteParams, PatchParams};
 use serde_json::Value;
 
 /// The key of `previous` that holds what the action set, for the undo's check. `@` cannot
@@ -14,6 +18,8 @@ pub const APPLIED: &str = "@applied";
 #[derive(Debug, Clone, Copy)]
 pub enum Write<'a> {
     Act,
+    /// The same requests with `dryRun=All`.
+    Rehearse,
     /// Restore what was there before; `applied` is what the action set (`None`: a journal
     /// entry from before it was recorded, which cannot be checked: nothing is restored).
     Undo {
@@ -32,7 +38,7 @@ impl Write<'_> {
     /// The Event reason: `AstreinteScale`, or `AstreinteUndoScale` for an undo.
     pub fn reason(&self, action_reason: &str) -> String {
         match self {
-            Write::Act => action_reason.to_owned(),
+            Write::Act | Write::Rehearse => action_reason.to_owned(),
             Write::Undo { .. } => action_reason.replacen("Astreinte", "AstreinteUndo", 1),
         }
     }
@@ -41,7 +47,7 @@ impl Write<'_> {
     /// is not what the action set: someone changed it since.
     pub fn check(&self, object: &str, now: &Value) -> Result<(), String> {
         match self {
-            Write::Act => Ok(()),
+            Write::Act | Write::Rehearse => Ok(()),
             Write::Undo { applied: None } => Err(format!(
                 "{object}: the journal does not record what astreinte set, so a change made since cannot be ruled out; left as it is"
             )),
@@ -56,11 +62,35 @@ impl Write<'_> {
         }
     }
 
-    /// "undo: " before an undo's detail.
+    /// "undo: " before an undo's detail, the rehearsal's words before a rehearsal's.
     pub fn prefix(&self) -> &'static str {
         match self {
             Write::Act => "",
+            Write::Rehearse => "dry-run accepted by the API server (dryRun=All), would have: ",
             Write::Undo { .. } => "undo: ",
+        }
+    }
+
+    pub fn is_rehearsal(&self) -> bool {
+        matches!(self, Write::Rehearse)
+    }
+
+    /// The patch parameters: `dryRun=All` for a rehearsal.
+    pub fn patch_params(&self) -> PatchParams {
+        match self {
+            Write::Rehearse => PatchParams::default().dry_run(),
+            _ => PatchParams::default(),
+        }
+    }
+
+    /// The delete parameters: `dryRun=All` for a rehearsal.
+    pub fn delete_params(&self) -> DeleteParams {
+        match self {
+            Write::Rehearse => DeleteParams {
+                dry_run: true,
+                ..DeleteParams::default()
+            },
+            _ => DeleteParams::default(),
         }
     }
 }
