@@ -144,8 +144,10 @@ async fn the_demo_runs_a_real_stack_repairs_the_api_and_leaves_nothing_behind() 
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("{said}"))
         .to_owned();
-    wait_probe(&http, &base, "pg-cluster", "no_leader", |p| {
-        (p["reason"] == "no_leader").then_some(())
+    // The DCS still names the crashed leader until its key expires (leader_unreachable),
+    // then names none (no_leader) unless Patroni has elected a new one by then.
+    wait_probe(&http, &base, "pg-cluster", "a leader loss", |p| {
+        (p["reason"] == "leader_unreachable" || p["reason"] == "no_leader").then_some(())
     })
     .await;
     let new_leader = wait_probe(&http, &base, "pg-cluster", "a new Patroni leader", |p| {

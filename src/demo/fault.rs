@@ -72,7 +72,7 @@ pub async fn apply(running: &Arc<Running>, fault: Fault) -> Result<String> {
             Ok(format!(
                 "crashed the Patroni leader {leader} (Patroni and PostgreSQL SIGKILLed, like a \
                  node crash). Its node \"reboots\" in {} s and rejoins as a replica.\n\
-                 expect: pg-cluster no_leader → a P2 incident on `postgres`, Patroni elects a new \
+                 expect: pg-cluster leader_unreachable (the DCS still names the dead leader) → a P2 incident on `postgres`, Patroni elects a new \
                  leader by itself within ~10 s (member_down until the reboot), and the dry-run \
                  rule `pg-failover` tells why it holds or what it would do; resolved after 30 s \
                  green.\n{look}\n",

@@ -295,7 +295,7 @@ Look at:
   {exe} explain --url {d}
 
 Break something (from a second terminal; `scripts/demo fault <name>` works too):
-  {exe} demo fault kill-leader         Patroni leader node crash: no_leader P2, failover by itself
+  {exe} demo fault kill-leader         Patroni leader node crash: leader_unreachable P2, failover by itself
   {exe} demo fault break-api           /health answers 500: P1, api-restart repairs it
   {exe} demo fault redis-replica-down  replica follows a dead port: master_link_down P3
   {exe} demo fault slow-api            latency over the 300 ms objective: degraded
