@@ -439,8 +439,18 @@ async fn a_replica_started_during_anothers_action_leaves_it_running() {
         }
     }
     assert_eq!(reason(&b), "cooldown", "b read a's end");
-    let first = &stored(&path).actions[0];
+    let doc = stored(&path);
+    let first = &doc.actions[0];
     assert_eq!(first.result, ActionResult::Succeeded);
     assert_eq!(first.interrupted_by, None);
     assert_eq!(sink.calls().len(), 1);
+    // a, a follower now, writes no timeline: b, the leader, notes the end it read.
+    let timeline = &doc.incidents.open["api"].timeline;
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.kind == astreinte::incident::EntryKind::Action
+                && e.text.starts_with("http (rule act, replica a): ")),
+        "{timeline:#?}"
+    );
 }

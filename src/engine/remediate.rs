@@ -83,6 +83,7 @@ impl<S: Store> Engine<S> {
             self.journal.follow_others().await;
             self.expire_stale(now.at);
         }
+        self.note_ended_elsewhere(now.at);
         let mut settled_events = vec![];
         if self.remediation.is_some()
             && self.leads()
@@ -166,6 +167,20 @@ impl<S: Store> Engine<S> {
                 .incidents
                 .note(&expired.key, EntryKind::Action, expired.text, now);
             self.dirty = true;
+        }
+    }
+
+    /// Notes on the timeline the ends of other replicas' actions read from the journal (one
+    /// that lost the lead while its action ran does not write the timeline). A follower's
+    /// timeline is the leader's: it drops them.
+    fn note_ended_elsewhere(&mut self, now: jiff::Timestamp) {
+        let ended = self.journal.take_ended_elsewhere();
+        if !self.leads() {
+            return;
+        }
+        for e in ended {
+            info!(key = %e.key, "{}", e.text);
+            self.dirty |= self.journal.doc.incidents.note(&e.key, e.kind, e.text, now);
         }
     }
 

@@ -19,6 +19,7 @@
 
 mod any_store;
 mod doc;
+mod ended_elsewhere;
 mod file_store;
 mod kube_store;
 mod leader_incidents;
@@ -30,6 +31,7 @@ mod store;
 
 pub use any_store::AnyStore;
 pub use doc::{ActionRecord, ActionResult, JournalDoc, MAX_ACTIONS, SCHEMA};
+pub use ended_elsewhere::Ended;
 pub use file_store::FileStore;
 pub use kube_store::KubeStore;
 pub use memory_store::MemoryStore;
@@ -67,6 +69,8 @@ pub struct Journal<S> {
     /// which it serves and writes back unchanged (`leader_incidents`). `None` while it owns
     /// them (it leads, or runs alone).
     leader_incidents: Option<crate::incident::Incidents>,
+    /// Other replicas' actions seen ending in the last reads (`ended_elsewhere`).
+    ended_elsewhere: Vec<Ended>,
 }
 
 impl<S: Store> Journal<S> {
@@ -209,6 +213,12 @@ impl<S: Store> Journal<S> {
         self.take_leader_incidents(&theirs.incidents);
         match &self.writer {
             Some(me) => {
+                self.ended_elsewhere
+                    .extend(ended_elsewhere::ended_elsewhere(
+                        &self.doc.actions,
+                        &theirs.actions,
+                        me,
+                    ));
                 let mine = |a: &ActionRecord| a.by.as_deref() == Some(me.as_str());
                 // Another replica's record we marked interrupted after its deadline, still
                 // `Running` (or awaiting verification) as stored: our marking stands until it

@@ -34,6 +34,7 @@ impl<S: Store> Journal<S> {
             pause: MIN_PAUSE,
             followed_at: None,
             leader_incidents: None,
+            ended_elsewhere: Vec::new(),
         };
         journal.read(now).await;
         journal
