@@ -7,6 +7,8 @@
 //!   same incident (id, `opened_at`, timeline with the leader's action).
 //! - A replica that takes over continues the stored incident (same id and `opened_at`), does
 //!   not announce it again, and resolves it when its own view is green.
+//! - A replica that takes over a corrupt journal (nothing to re-read) still opens and
+//!   announces incidents; remediation holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -318,5 +320,47 @@ async fn a_new_leader_continues_the_stored_incident_and_resolves_it_once() {
     assert!(
         got.iter().all(|n| n.2 == opened.id && n.3 == opened_at),
         "{got:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_leader_with_a_corrupt_journal_still_opens_and_announces_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.json");
+    std::fs::write(&path, "{ not json").unwrap();
+    let actions = ActionSink::start(Duration::from_millis(20)).await;
+    let sink = WebhookSink::start(0).await;
+    let (lead, rx) = watch::channel(false);
+    let (mut a, tracker) = replica(
+        &path,
+        config(dir.path(), &actions, "a"),
+        "a",
+        rx,
+        &sink.url("/ok/a"),
+    )
+    .await;
+    assert!(a.journal.problem.is_some(), "the journal is corrupt");
+    // It takes the lead: the journal cannot be re-read, but the on-call is still told.
+    lead.send_replace(true);
+    let t0 = jiff::Timestamp::now();
+    turn(&mut a, &[], t0).await;
+    turn(&mut a, &failing(t0), t0).await;
+    assert!(
+        a.status.incidents().open.contains_key("api"),
+        "{:#?}",
+        a.status.incidents()
+    );
+    let d = a.decisions().into_iter().find(|d| d.rule == "act").unwrap();
+    assert_eq!(d.decision.reason(), "journal_unavailable");
+    assert!(actions.calls().is_empty());
+    drop(a);
+    drain(vec![tracker]).await;
+    let got = notices(&sink, &["/ok/a"]);
+    let events: Vec<&str> = got.iter().map(|n| n.1.as_str()).collect();
+    assert_eq!(events, ["opened"], "{got:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{ not json",
+        "the corrupt journal is left untouched"
     );
 }

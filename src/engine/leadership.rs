@@ -73,7 +73,10 @@ impl<S: Store> Engine<S> {
         if self.journal.unread() {
             return Some("this replica took the lead before the journal could be read".into());
         }
-        if let Err(e) = self.journal.refresh().await {
+        // A journal read but unusable (corrupt, refused) cannot be re-read; remediation holds
+        // on it anyway (`journal_unavailable`), and the incidents must still be notified.
+        let unusable = self.journal.problem.is_some();
+        if !unusable && let Err(e) = self.journal.refresh().await {
             warn!(error = %e, "this replica took the lead but cannot re-read the journal: remediation holds");
             return Some(format!(
                 "this replica just took the lead and cannot re-read the journal yet ({e}); \
