@@ -1,4 +1,4 @@
-//! The leader owns the incidents and their notices (docs/kubernetes.md, "Replicas"): it
+//! The leader owns the incidents and their notices (docs/operator-guide.md, "High availability"): it
 //! opens, escalates and resolves them, writes them in the journal and notifies. A follower
 //! scores every probe too (its `/status`, its metrics) but leaves the incidents alone: it
 //! serves the leader's, re-read from the journal every second, and sends no incident notice.
