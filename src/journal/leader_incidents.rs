@@ -87,3 +87,86 @@ impl<S: Store> Journal<S> {
             .map_err(|e| StoreError::Corrupt(format!("cannot serialize the journal: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ActionResult, FileStore, JournalDoc};
+    use super::*;
+    use crate::config::IncidentSettings;
+    use crate::incident::EntryKind;
+    use crate::level::Level;
+
+    fn stored(path: &std::path::Path) -> JournalDoc {
+        JournalDoc::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn action(id: u64, by: &str) -> ActionRecord {
+        ActionRecord {
+            id,
+            rule: "restart".into(),
+            action: "rollout_restart".into(),
+            target: "ns/deployment/api".into(),
+            key: "api".into(),
+            incident: None,
+            started_at: jiff::Timestamp::UNIX_EPOCH,
+            ended_at: None,
+            result: ActionResult::Succeeded,
+            detail: String::new(),
+            undo: None,
+            undone: false,
+            verified: None,
+            by: Some(by.into()),
+            deadline: None,
+            interrupted_by: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_follower_writes_its_own_actions_and_the_leaders_incidents_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let now = jiff::Timestamp::now();
+        let settings = IncidentSettings::default();
+        let mut leader = Journal::open_as(FileStore::new(&path), Some("a".into()), now).await;
+        leader
+            .doc
+            .incidents
+            .on_level("api", Level::P2, "down", "", now, &settings);
+        leader.save().await.unwrap();
+        let mut follower = Journal::open_as(FileStore::new(&path), Some("b".into()), now).await;
+        follower.follow_incidents();
+        assert_eq!(follower.incidents(), &leader.doc.incidents);
+
+        // Whatever the follower notes in its own copy is neither served nor written.
+        follower.doc.incidents.note(
+            "api",
+            EntryKind::Decision,
+            "hold: not the leader".into(),
+            now,
+        );
+        follower.doc.push_action(action(7, "b"));
+        follower.save().await.unwrap();
+        assert_eq!(stored(&path).incidents, leader.doc.incidents);
+        assert_eq!(follower.incidents(), &leader.doc.incidents);
+        assert_eq!(stored(&path).actions.len(), 1, "its own action is written");
+
+        // The leader writes on (a conflict: merged, its incidents kept); the follower's next
+        // save takes the leader's incidents as stored.
+        leader
+            .doc
+            .incidents
+            .note("api", EntryKind::Action, "restarted".into(), now);
+        leader.save().await.unwrap();
+        follower.doc.actions[0].verified = Some(true);
+        follower.save().await.unwrap();
+        let doc = stored(&path);
+        assert_eq!(doc.incidents, leader.doc.incidents);
+        assert_eq!(follower.incidents(), &leader.doc.incidents);
+        assert_eq!(doc.actions[0].verified, Some(true));
+
+        // Taking the lead, it continues exactly those incidents.
+        follower.own_incidents();
+        assert!(follower.owns_incidents());
+        assert_eq!(follower.doc.incidents, leader.doc.incidents);
+    }
+}
