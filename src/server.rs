@@ -108,6 +108,9 @@ async fn decisions(State(s): State<Arc<AppState>>) -> Json<Vec<DecisionEntry>> {
 struct IncidentList {
     open: Vec<Incident>,
     recent: Vec<Incident>,
+    /// Whether this replica leads. A follower serves the leader's incidents as last read
+    /// from the shared journal (at most a few seconds old): the same ids and timelines.
+    leader: bool,
 }
 
 async fn incidents(State(s): State<Arc<AppState>>) -> Json<IncidentList> {
@@ -115,6 +118,7 @@ async fn incidents(State(s): State<Arc<AppState>>) -> Json<IncidentList> {
     Json(IncidentList {
         open: all.open.into_values().collect(),
         recent: all.recent.into_iter().collect(),
+        leader: s.metrics.leader.get() != 0,
     })
 }
 

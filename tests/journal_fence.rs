@@ -3,8 +3,10 @@
 //! write one journal file (a compare-and-swap store, like the ConfigMap), each with its own
 //! leadership channel, acting through an `http` rule on a local action target.
 //!
-//! - A new leader whose copy of the journal misses its predecessor's last action does not act
-//!   on it: its fenced write is refused, it re-reads, and the cooldown holds.
+//! - A new leader re-reads the journal before it decides: its first decision is its
+//!   predecessor's cooldown, and no `act` is logged or counted for an action already run.
+//! - Two replicas that both believe they lead: the one whose copy misses the other's last
+//!   action does not act on it: its fenced write is refused, it re-reads, the cooldown holds.
 //! - A replica that stops leading while its action's entry is being written does not start
 //!   the action, and removes the entry.
 //! - A replica that died mid-action (no one will write its end) holds its rule as in flight
@@ -144,8 +146,21 @@ fn reason<S: Store>(e: &Engine<S>) -> String {
     d.decision.reason().to_owned()
 }
 
+/// How many times `e` counted an `act` decision (`astreinte_remediation_decisions_total`).
+fn acts_counted<S: Store>(e: &Engine<S>) -> f64 {
+    e.metrics
+        .encode()
+        .lines()
+        .filter(|l| {
+            l.starts_with("astreinte_remediation_decisions_total{")
+                && l.contains("decision=\"act\"")
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test]
-async fn a_new_leader_with_a_stale_journal_does_not_act_on_it() {
+async fn a_new_leader_rereads_the_journal_before_it_decides() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.json");
     let target = HttpTarget::start().await;
@@ -168,14 +183,53 @@ async fn a_new_leader_with_a_stale_journal_does_not_act_on_it() {
     )
     .await;
     let now = jiff::Timestamp::now();
-    // b writes first (its incident), so its copy is one version behind a's action.
+    // b, following, reads the journal before a acts: its copy is one version behind.
     tick(&mut b, now).await;
     tick(&mut a, now).await;
     tick(&mut a, now).await;
     assert_eq!(sink.calls().len(), 1, "a acted once");
 
+    // b takes the lead: it re-reads the journal first, so its first decision is a's
+    // cooldown; no `act` is logged or counted for the action a already ran.
     lead_a.send_replace(false);
     lead_b.send_replace(true);
+    tick(&mut b, now + Duration::from_secs(1)).await;
+    assert_eq!(acts_counted(&b), 0.0, "no act decision counted");
+    assert_eq!(reason(&b), "cooldown", "decided on what a wrote");
+    let calls: Vec<String> = sink.calls().into_iter().map(|c| c.who).collect();
+    assert_eq!(calls, ["a"], "b never acted inside a's cooldown");
+}
+
+#[tokio::test]
+async fn two_replicas_that_both_lead_are_fenced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.json");
+    let target = HttpTarget::start().await;
+    target.status.store(500, Ordering::SeqCst);
+    let sink = ActionSink::start(Duration::from_millis(50)).await;
+    // Both believe they lead (b's Lease lapsed late): b read the journal at its start,
+    // before a's action; only the fenced compare-and-swap stands between them.
+    let (_lead_a, rx_a) = watch::channel(true);
+    let (_lead_b, rx_b) = watch::channel(true);
+    let mut b = replica(
+        FileStore::new(&path),
+        config(dir.path(), &target, &sink, "b"),
+        "b",
+        rx_b,
+    )
+    .await;
+    let mut a = replica(
+        FileStore::new(&path),
+        config(dir.path(), &target, &sink, "a"),
+        "a",
+        rx_a,
+    )
+    .await;
+    let now = jiff::Timestamp::now();
+    tick(&mut a, now).await;
+    tick(&mut a, now).await;
+    assert_eq!(sink.calls().len(), 1, "a acted once");
+
     tick(&mut b, now + Duration::from_secs(1)).await;
     assert_eq!(
         reason(&b),
@@ -385,8 +439,18 @@ async fn a_replica_started_during_anothers_action_leaves_it_running() {
         }
     }
     assert_eq!(reason(&b), "cooldown", "b read a's end");
-    let first = &stored(&path).actions[0];
+    let doc = stored(&path);
+    let first = &doc.actions[0];
     assert_eq!(first.result, ActionResult::Succeeded);
     assert_eq!(first.interrupted_by, None);
     assert_eq!(sink.calls().len(), 1);
+    // a, a follower now, writes no timeline: b, the leader, notes the end it read.
+    let timeline = &doc.incidents.open["api"].timeline;
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e.kind == astreinte::incident::EntryKind::Action
+                && e.text.starts_with("http (rule act, replica a): ")),
+        "{timeline:#?}"
+    );
 }

@@ -212,8 +212,9 @@ async fn a_service_that_does_not_recover_escalates_once_per_rule_then_pages() {
         );
     }
 
-    // The service recovers. A replica that is not the leader sees the incident resolve too,
-    // and undoes nothing: undo is the leader's (issue 14 #2: every replica undid).
+    // The service recovers. A replica that is not the leader resolves nothing and undoes
+    // nothing: the incidents and undo are the leader's (issue 14 #2: every replica undid;
+    // #4: every replica resolved and notified).
     api.status.store(200, Ordering::SeqCst);
     let follower_journal = dir.path().join("follower.json");
     std::fs::copy(dir.path().join("journal.json"), &follower_journal).unwrap();
@@ -226,9 +227,8 @@ async fn a_service_that_does_not_recover_escalates_once_per_rule_then_pages() {
     let writes_before = kube.requests().iter().filter(|r| r.verb == "patch").count();
     let seen = engine_driver::drive(&mut f, &mut f_events, 9, Duration::from_millis(700)).await;
     assert!(
-        seen.iter().any(|ev| matches!(ev, Event::Resolved(_))),
-        "the follower's incident resolved: {:#?}",
-        f.journal.doc.incidents.open
+        !seen.iter().any(|ev| matches!(ev, Event::Resolved(_))),
+        "the follower resolved the leader's incident: {seen:#?}"
     );
     assert_eq!(f.tasks_in_flight(), 0, "the follower started an undo");
     let writes_after = kube.requests().iter().filter(|r| r.verb == "patch").count();

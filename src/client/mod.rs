@@ -65,6 +65,9 @@ pub enum Output {
 pub struct IncidentList {
     pub open: Vec<Incident>,
     pub recent: Vec<Incident>,
+    /// Whether the replica that answered leads (absent from older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<bool>,
 }
 
 /// One entry of `GET /decisions` (the daemon's `DecisionEntry`).

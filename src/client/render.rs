@@ -11,6 +11,17 @@ use crate::when;
 
 /// `astreinte incidents`: open ones first (worst first), then the recently resolved ones.
 pub fn incidents(list: &IncidentList, now: Timestamp, tz: &TimeZone) -> String {
+    let mut out = incident_table(list, now, tz);
+    if list.leader == Some(false) {
+        out.push_str(
+            "(this replica is not the leader: these are the leader's incidents as last read \
+             from the shared journal)\n",
+        );
+    }
+    out
+}
+
+fn incident_table(list: &IncidentList, now: Timestamp, tz: &TimeZone) -> String {
     if list.open.is_empty() && list.recent.is_empty() {
         return "no incident: none open, none resolved recently\n".to_owned();
     }
@@ -175,6 +186,24 @@ mod tests {
         assert_eq!(lines[0], "A     LONG HEADER  LAST");
         assert_eq!(lines[1], "xxxx  y            end");
         assert_eq!(lines[2], "z     w");
+    }
+
+    #[test]
+    fn a_follower_says_whose_incidents_it_serves() {
+        let list = |leader| IncidentList {
+            open: vec![],
+            recent: vec![],
+            leader,
+        };
+        let now = Timestamp::UNIX_EPOCH;
+        let tz = TimeZone::UTC;
+        assert!(!incidents(&list(Some(true)), now, &tz).contains("not the leader"));
+        assert!(!incidents(&list(None), now, &tz).contains("not the leader"));
+        let text = incidents(&list(Some(false)), now, &tz);
+        assert!(
+            text.contains("this replica is not the leader: these are the leader's incidents"),
+            "{text}"
+        );
     }
 
     #[test]

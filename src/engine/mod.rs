@@ -3,6 +3,7 @@
 //! Its decisions are taken by the pure modules (`score`, `incident`); it does the IO.
 
 mod first_round;
+mod leadership;
 mod reconfigure;
 mod remediate;
 mod run;
@@ -55,6 +56,9 @@ pub struct Engine<S> {
     clock: Clock,
     /// Beaten on every turn of the loop; `/readyz` reads its age.
     heartbeat: Option<Arc<crate::heartbeat::Heartbeat>>,
+    /// Set while this replica took the lead but could not re-read the journal yet: every
+    /// rule holds (`journal_unavailable`) until it has (`leadership`).
+    takeover_problem: Option<String>,
     dirty: bool,
 }
 
@@ -82,6 +86,7 @@ impl<S: Store> Engine<S> {
             notifier: None,
             clock: Clock::system(),
             heartbeat: None,
+            takeover_problem: None,
             dirty: false,
         };
         engine.publish();
@@ -141,6 +146,11 @@ impl<S: Store> Engine<S> {
         remediator: Remediator,
         results: mpsc::Receiver<TaskResult>,
     ) -> Self {
+        // A replica that does not lead at the start serves the leader's incidents (as just
+        // read); one that leads owns the ones it just read.
+        if !remediator.is_leader() {
+            self.journal.follow_incidents();
+        }
         self.remediation = Some((remediator, results));
         self
     }
@@ -192,7 +202,7 @@ impl<S: Store> Engine<S> {
                 probe = %change.probe, key = %change.key, from = %change.from, to = %change.to,
                 reason = %change.reason, "level changed"
             );
-        } else if !self.journal.doc.incidents.open.contains_key(key) {
+        } else if !self.journal.incidents().open.contains_key(key) {
             // Nothing changed and no incident to keep up to date (the common, cheap case).
             return false;
         }
@@ -206,6 +216,10 @@ impl<S: Store> Engine<S> {
                 target: key.to_owned(),
             })
             .set(key_level.gauge_value());
+        // The incidents are the leader's (`leadership`).
+        if !self.leads() {
+            return change.is_some();
+        }
         let reason_before = self
             .journal
             .doc
@@ -245,6 +259,9 @@ impl<S: Store> Engine<S> {
 
     /// Resolves incidents whose green period is over, marks breached ones.
     pub fn tick(&mut self, now: jiff::Timestamp) {
+        if !self.leads() {
+            return;
+        }
         let events = self.journal.doc.incidents.tick(now, &self.config.incidents);
         self.apply(events);
     }
@@ -276,6 +293,11 @@ impl<S: Store> Engine<S> {
                     }
                 }
                 Event::Paged { text, .. } => warn!(page = %text, "paging the on-call"),
+            }
+            // One set of notices per incident: the leader's (`leadership`).
+            if !self.leads() && !leadership::sent_by_follower(&event) {
+                debug!(?event, "not the leader: the leader sends this notice");
+                continue;
             }
             if let Some((notifier, _)) = &self.notifier {
                 notifier.notify(&event, self.clock.now());
@@ -313,7 +335,7 @@ impl<S: Store> Engine<S> {
 
     /// Updates the status board and the incident gauges.
     fn publish(&self) {
-        let incidents = &self.journal.doc.incidents;
+        let incidents = self.journal.incidents();
         self.status.set_incidents(incidents);
         let by_level = incidents.open_by_level();
         for level in [Level::P1, Level::P2, Level::P3, Level::P4] {

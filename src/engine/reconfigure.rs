@@ -53,6 +53,10 @@ impl<S: Store> Engine<S> {
     /// a reload, or at start-up for one read back from the journal of an older configuration.
     /// Left open, it could never go green.
     pub fn resolve_unwatched(&mut self) {
+        // A follower leaves them to the leader, which resolves them the same way.
+        if !self.leads() {
+            return;
+        }
         let now = self.clock.now();
         let unwatched: Vec<String> = (self.journal.doc.incidents.open.keys())
             .filter(|key| !self.keys.contains_key(*key))

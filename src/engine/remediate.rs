@@ -40,7 +40,11 @@ impl<S: Store> Engine<S> {
             config: &self.config,
             scorer: &self.scorer,
             doc: &mut self.journal.doc,
-            journal_problem: self.journal.problem.as_deref(),
+            journal_problem: self
+                .journal
+                .problem
+                .as_deref()
+                .or(self.takeover_problem.as_deref()),
             writer: self.journal.writer.as_deref(),
             metrics: &self.metrics,
             now: now.at,
@@ -65,24 +69,24 @@ impl<S: Store> Engine<S> {
     /// if this replica still leads: leadership lapses on a timer a third of the Lease
     /// duration before another replica may take the Lease (`leader`), so an action never
     /// starts under a replica the Lease has moved away from, however long the write took.
+    ///
+    /// A replica that just took the lead first re-reads the journal (`leadership`): it
+    /// decides, logs and counts on what its predecessor wrote, not on its copy as a follower
+    /// (the fence would stop the actions, but not the `act` decisions logged and counted).
     pub async fn remediate(&mut self, now: impl Into<Now>) {
         let now = now.into();
         if self.journal.unread() && self.journal.retry_read(now.at).await {
             self.resolve_unwatched();
         }
-        if self
-            .remediation
-            .as_ref()
-            .is_some_and(|(r, _)| r.is_leader())
-        {
+        self.takeover_problem = self.follow_leadership(now.at).await;
+        if self.remediation.is_some() && self.leads() {
             self.journal.follow_others().await;
             self.expire_stale(now.at);
         }
+        self.note_ended_elsewhere(now.at);
         let mut settled_events = vec![];
-        if self
-            .remediation
-            .as_ref()
-            .is_some_and(|(r, _)| r.is_leader())
+        if self.remediation.is_some()
+            && self.leads()
             && !self.journal.backing_off()
             && self.journal.problem.is_none()
             && let Some((n, events)) = self.with_context(now, |r, cx| r.settle_unverified(cx))
@@ -163,6 +167,20 @@ impl<S: Store> Engine<S> {
                 .incidents
                 .note(&expired.key, EntryKind::Action, expired.text, now);
             self.dirty = true;
+        }
+    }
+
+    /// Notes on the timeline the ends of other replicas' actions read from the journal (one
+    /// that lost the lead while its action ran does not write the timeline). A follower's
+    /// timeline is the leader's: it drops them.
+    fn note_ended_elsewhere(&mut self, now: jiff::Timestamp) {
+        let ended = self.journal.take_ended_elsewhere();
+        if !self.leads() {
+            return;
+        }
+        for e in ended {
+            info!(key = %e.key, "{}", e.text);
+            self.dirty |= self.journal.doc.incidents.note(&e.key, e.kind, e.text, now);
         }
     }
 

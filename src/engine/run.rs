@@ -49,7 +49,8 @@ impl<S: Store> Engine<S> {
                 Some(new) = next_config(&mut self.config_updates) => self.set_config(new),
                 Some(d) = next_delivery(&mut self.notifier) => {
                     let now = self.clock.now();
-                    if self.journal.doc.incidents.note(&d.key, EntryKind::Notification, d.timeline_text(), now) {
+                    // A follower's timeline is the leader's: its own pages are not noted.
+                    if self.leads() && self.journal.doc.incidents.note(&d.key, EntryKind::Notification, d.timeline_text(), now) {
                         self.dirty = true;
                         self.publish();
                     }

@@ -9,6 +9,9 @@
 //! the decision was taken on, never merged and retried, so no action starts on a view of the
 //! journal that misses another replica's action.
 //!
+//! The incidents belong to the leader (`leader_incidents`): it alone opens, resolves and
+//! writes them; a follower serves the leader's as stored and writes them back unchanged.
+//!
 //! A replica that died mid-action never writes its end: its `Running` record is read as
 //! interrupted by the leader once the action's deadline has passed (`stale`); a verification
 //! whose verifier is gone is settled as not confirmed after its window (`pending_verify`). A journal the
@@ -16,8 +19,10 @@
 
 mod any_store;
 mod doc;
+mod ended_elsewhere;
 mod file_store;
 mod kube_store;
+mod leader_incidents;
 mod memory_store;
 mod pending_verify;
 mod read;
@@ -26,6 +31,7 @@ mod store;
 
 pub use any_store::AnyStore;
 pub use doc::{ActionRecord, ActionResult, JournalDoc, MAX_ACTIONS, SCHEMA};
+pub use ended_elsewhere::Ended;
 pub use file_store::FileStore;
 pub use kube_store::KubeStore;
 pub use memory_store::MemoryStore;
@@ -56,8 +62,15 @@ pub struct Journal<S> {
     /// does not answer costs one timeout per pause, not one per event of the engine.
     retry_at: Option<tokio::time::Instant>,
     pause: std::time::Duration,
-    /// The last time [`Journal::follow_others`] re-read the store.
+    /// The last time [`Journal::follow_others`] or [`Journal::follow_leader`] re-read the
+    /// store.
     followed_at: Option<tokio::time::Instant>,
+    /// While this replica does not lead: the leader's incidents as last read from the store,
+    /// which it serves and writes back unchanged (`leader_incidents`). `None` while it owns
+    /// them (it leads, or runs alone).
+    leader_incidents: Option<crate::incident::Incidents>,
+    /// Other replicas' actions seen ending in the last reads (`ended_elsewhere`).
+    ended_elsewhere: Vec<Ended>,
 }
 
 impl<S: Store> Journal<S> {
@@ -128,8 +141,7 @@ impl<S: Store> Journal<S> {
                 "the journal could not be read back; not overwriting it".into(),
             ));
         }
-        serde_json::to_string(&self.doc)
-            .map_err(|e| StoreError::Corrupt(format!("cannot serialize the journal: {e}")))
+        self.written()
     }
 
     /// Whether saves are refused for now: the store did not answer (lately, or ever since
@@ -189,15 +201,24 @@ impl<S: Store> Journal<S> {
     /// records are kept as we have them (we alone update them; one of ours that we do not
     /// have is a write of ours that timed out and landed later, for an action we never
     /// started: dropped), and every other replica's are taken as stored. Without a writer
-    /// (one daemon), actions are united by id, ours winning.
+    /// (one daemon), actions are united by id, ours winning. Incidents: ours while we own
+    /// them (we lead), the stored ones while we follow.
     async fn merge_stored(&mut self) -> Result<(), StoreError> {
         let Some(snap) = self.store.load().await? else {
             self.version = None;
             return Ok(());
         };
         let theirs = JournalDoc::parse(&snap.data).map_err(StoreError::Corrupt)?;
+        // The incidents are the leader's: ours if we lead, theirs as stored if we follow.
+        self.take_leader_incidents(&theirs.incidents);
         match &self.writer {
             Some(me) => {
+                self.ended_elsewhere
+                    .extend(ended_elsewhere::ended_elsewhere(
+                        &self.doc.actions,
+                        &theirs.actions,
+                        me,
+                    ));
                 let mine = |a: &ActionRecord| a.by.as_deref() == Some(me.as_str());
                 // Another replica's record we marked interrupted after its deadline, still
                 // `Running` (or awaiting verification) as stored: our marking stands until it

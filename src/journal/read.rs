@@ -33,6 +33,8 @@ impl<S: Store> Journal<S> {
             retry_at: None,
             pause: MIN_PAUSE,
             followed_at: None,
+            leader_incidents: None,
+            ended_elsewhere: Vec::new(),
         };
         journal.read(now).await;
         journal
@@ -103,6 +105,7 @@ impl<S: Store> Journal<S> {
                 "actions interrupted by the last stop are counted in budgets"
             );
         }
+        self.take_leader_incidents(&doc.incidents);
         let noted = std::mem::take(&mut self.doc);
         for (key, incident) in noted.incidents.open {
             doc.incidents.open.entry(key).or_insert(incident);

@@ -21,6 +21,12 @@ pub(super) fn open(out: &mut String, d: &PageData<'_>) -> fmt::Result {
          </h2>",
         open.len()
     )?;
+    if !d.leader {
+        out.write_str(
+            "<p class=\"note\" id=\"follower-note\">This replica is not the leader: these are \
+             the leader's incidents, as last read from the shared journal.</p>",
+        )?;
+    }
     if open.is_empty() {
         return out.write_str("<p class=\"empty\">No open incident.</p></section>\n");
     }

@@ -205,3 +205,28 @@ fn long_timelines_show_the_detection_and_the_latest_entries() {
     );
     assert_eq!(html.matches("class=\"kind kind-").count(), 200);
 }
+
+#[test]
+fn a_follower_says_its_incidents_are_the_leaders() {
+    let tz = when::policy_zone(None);
+    let render_as = |leader| {
+        render(&PageData {
+            now: at("2026-11-23T12:00:00Z"),
+            tz: &tz,
+            mode: Mode::Enforce,
+            leader,
+            version: "0.1.0",
+            config_source: "/etc/astreinte",
+            started: at("2026-11-23T11:00:00Z"),
+            probes: &[],
+            incidents: &Incidents::default(),
+            decisions: &[],
+        })
+    };
+    assert!(!render_as(true).contains("follower-note"));
+    let html = render_as(false);
+    assert!(
+        html.contains("id=\"follower-note\">This replica is not the leader"),
+        "{html}"
+    );
+}
