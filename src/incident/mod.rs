@@ -360,4 +360,6 @@ pub fn about_astreinte(text: &str, at: jiff::Timestamp) -> Incident {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
