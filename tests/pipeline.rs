@@ -334,3 +334,32 @@ async fn a_new_probes_first_result_after_a_reload_is_not_dropped() {
         );
     }
 }
+
+/// Issue 15 #8: every target has its `astreinte_target_level` series from the start (0 = ok),
+/// not only those whose level changed since the daemon started.
+#[tokio::test]
+async fn every_target_has_a_level_series_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let journal = Journal::open(FileStore::new(dir.path().join("journal.json")), at(0)).await;
+    let metrics = Arc::new(Metrics::new());
+    let mut e = Engine::new(
+        cfg,
+        metrics.clone(),
+        Arc::new(StatusBoard::default()),
+        journal,
+    )
+    .without_table();
+    let text = metrics.encode();
+    assert!(
+        text.contains("astreinte_target_level{target=\"rag-production\"} 0"),
+        "{text}"
+    );
+    // A healthy result changes nothing: still there, still 0.
+    e.handle(&obs("api", Outcome::Healthy, 1));
+    assert!(
+        metrics
+            .encode()
+            .contains("astreinte_target_level{target=\"rag-production\"} 0")
+    );
+}

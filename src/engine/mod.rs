@@ -89,8 +89,21 @@ impl<S: Store> Engine<S> {
             takeover_problem: None,
             dirty: false,
         };
+        engine.declare_targets();
         engine.publish();
         engine
+    }
+
+    /// Gives every target (incident key) its `astreinte_target_level` series from the start,
+    /// at 0 until a result says otherwise: a target whose level never changed is still
+    /// visible (`astreinte_target_level == 0` means ok, not "never seen"). An existing
+    /// series keeps its value.
+    fn declare_targets(&self) {
+        for key in self.keys.keys() {
+            self.metrics.target_level.get_or_create(&TargetLabels {
+                target: key.clone(),
+            });
+        }
     }
 
     /// Sends incident events to `tx` (the notifier) as they happen.

@@ -28,6 +28,7 @@ impl<S: Store> Engine<S> {
             );
         }
         self.keys = keys_of(&config);
+        self.declare_targets();
         self.scorer.retain(&config);
         let ids: Vec<&str> = config.enabled_probes().map(|p| p.id.as_str()).collect();
         self.status.retain(&ids);
