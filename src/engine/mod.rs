@@ -100,9 +100,10 @@ impl<S: Store> Engine<S> {
     /// series keeps its value.
     fn declare_targets(&self) {
         for key in self.keys.keys() {
-            self.metrics.target_level.get_or_create(&TargetLabels {
+            // Created (at 0) if absent; the guard is released at once.
+            drop(self.metrics.target_level.get_or_create(&TargetLabels {
                 target: key.clone(),
-            });
+            }));
         }
     }
 
