@@ -136,14 +136,45 @@ fn default_listen() -> SocketAddr {
 pub struct JournalConfig {
     #[serde(default = "default_journal_path")]
     pub path: PathBuf,
+    /// The written journal's budget in bytes: a larger document is compacted first
+    /// (resolved incidents, then old actions, then long timelines). Well under the 1 MiB
+    /// limit of a ConfigMap.
+    #[serde(default = "default_journal_max_bytes")]
+    pub max_bytes: usize,
 }
 
 impl Default for JournalConfig {
     fn default() -> Self {
         JournalConfig {
             path: default_journal_path(),
+            max_bytes: default_journal_max_bytes(),
         }
     }
+}
+
+fn default_journal_max_bytes() -> usize {
+    crate::journal::DEFAULT_MAX_BYTES
+}
+
+/// How far back the policy looks at past actions: the longest budget window or cooldown of
+/// the rules (at least an hour). The journal keeps every action that recent.
+pub fn action_retention(config: &Config) -> std::time::Duration {
+    let rules = config.rules.iter().flat_map(|r| {
+        [
+            r.budget.as_ref().map(|b| b.per),
+            Some(r.cooldown.unwrap_or(crate::policy::DEFAULT_COOLDOWN)),
+        ]
+    });
+    let global = [
+        config.policy.global_budget.as_ref().map(|b| b.per),
+        config.policy.target_budget.as_ref().map(|b| b.per),
+    ];
+    rules
+        .chain(global)
+        .flatten()
+        .max()
+        .unwrap_or_default()
+        .max(std::time::Duration::from_secs(3600))
 }
 
 fn default_journal_path() -> PathBuf {

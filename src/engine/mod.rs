@@ -71,6 +71,11 @@ impl<S: Store> Engine<S> {
     ) -> Self {
         let keys = keys_of(&config);
         let expected = config.enabled_probes().count();
+        let mut journal = journal;
+        journal.set_limits(
+            config.journal.max_bytes,
+            crate::config::action_retention(&config),
+        );
         let engine = Engine {
             keys,
             config,
@@ -393,6 +398,8 @@ impl<S: Store> Engine<S> {
             .journal_writes_total
             .get_or_create(&ResultLabels { result })
             .inc();
+        let bytes = i64::try_from(self.journal.written_bytes()).unwrap_or(i64::MAX);
+        self.metrics.journal_bytes.set(bytes);
     }
 
     fn print_first_round(&mut self, obs: &Observation) {

@@ -29,6 +29,10 @@ impl<S: Store> Engine<S> {
         }
         self.keys = keys_of(&config);
         self.declare_targets();
+        self.journal.set_limits(
+            config.journal.max_bytes,
+            crate::config::action_retention(&config),
+        );
         self.scorer.retain(&config);
         let ids: Vec<&str> = config.enabled_probes().map(|p| p.id.as_str()).collect();
         self.status.retain(&ids);

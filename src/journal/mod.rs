@@ -18,6 +18,7 @@
 //! store could not be read back at start-up is read again until it answers (`read`).
 
 mod any_store;
+mod compact;
 mod doc;
 mod ended_elsewhere;
 mod file_store;
@@ -30,6 +31,7 @@ mod stale;
 mod store;
 
 pub use any_store::AnyStore;
+pub use compact::{Compacted, DEFAULT_MAX_BYTES};
 pub use doc::{ActionRecord, ActionResult, JournalDoc, MAX_ACTIONS, SCHEMA};
 pub use ended_elsewhere::Ended;
 pub use file_store::FileStore;
@@ -71,6 +73,11 @@ pub struct Journal<S> {
     leader_incidents: Option<crate::incident::Incidents>,
     /// Other replicas' actions seen ending in the last reads (`ended_elsewhere`).
     ended_elsewhere: Vec<Ended>,
+    /// The written journal's budget and how far back the policy looks (see [`compact`]).
+    max_bytes: usize,
+    retention: std::time::Duration,
+    /// The size of the last document written, for `astreinte_journal_bytes`.
+    written_bytes: usize,
 }
 
 impl<S: Store> Journal<S> {
@@ -81,6 +88,7 @@ impl<S: Store> Journal<S> {
     /// Writes the document (compare-and-swap; on a conflict the stored one is re-read and
     /// merged, see [`Journal::merge_stored`], before retrying once).
     pub async fn save(&mut self) -> Result<(), StoreError> {
+        self.compact();
         let data = self.serialize()?;
         match self.cas(&data).await {
             Err(StoreError::Conflict { .. }) => {
@@ -100,6 +108,7 @@ impl<S: Store> Journal<S> {
     /// wrote. This compare-and-swap is the fence between replicas: an action starts only
     /// after its `Running` record was written on top of every record stored before it.
     pub async fn save_fenced(&mut self) -> Result<(), StoreError> {
+        self.compact();
         let data = self.serialize()?;
         self.cas(&data).await
     }
@@ -135,13 +144,52 @@ impl<S: Store> Journal<S> {
         }
     }
 
-    fn serialize(&self) -> Result<String, StoreError> {
+    fn serialize(&mut self) -> Result<String, StoreError> {
         if self.problem.is_some() {
             return Err(StoreError::Denied(
                 "the journal could not be read back; not overwriting it".into(),
             ));
         }
-        self.written()
+        let data = self.written()?;
+        self.written_bytes = data.len();
+        Ok(data)
+    }
+
+    /// Sets the written journal's budget (`[journal] max_bytes`) and how far back the policy
+    /// looks (the longest budget or cooldown window of the rules).
+    pub fn set_limits(&mut self, max_bytes: usize, retention: std::time::Duration) {
+        self.max_bytes = max_bytes;
+        self.retention = retention;
+    }
+
+    /// The size in bytes of the last document written (`astreinte_journal_bytes`).
+    pub fn written_bytes(&self) -> usize {
+        self.written_bytes
+    }
+
+    /// Compacts the document under its budget before a save (see [`compact`]). The owner of
+    /// the incidents only: a follower writes the leader's incidents back as it read them.
+    fn compact(&mut self) {
+        if !self.owns_incidents() || self.problem.is_some() {
+            return;
+        }
+        let size = |doc: &JournalDoc| serde_json::to_string(doc).map_or(usize::MAX, |s| s.len());
+        let out = compact::compact(
+            &mut self.doc,
+            self.max_bytes,
+            self.retention,
+            jiff::Timestamp::now(),
+            size,
+        );
+        if !out.is_empty() {
+            tracing::warn!(
+                resolved_incidents = out.resolved_incidents,
+                actions = out.actions,
+                timeline_entries = out.timeline_entries,
+                max_bytes = self.max_bytes,
+                "journal compacted to stay under its budget"
+            );
+        }
     }
 
     /// Whether saves are refused for now: the store did not answer (lately, or ever since

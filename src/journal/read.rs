@@ -35,6 +35,9 @@ impl<S: Store> Journal<S> {
             followed_at: None,
             leader_incidents: None,
             ended_elsewhere: Vec::new(),
+            max_bytes: super::DEFAULT_MAX_BYTES,
+            retention: std::time::Duration::from_secs(24 * 3600),
+            written_bytes: 0,
         };
         journal.read(now).await;
         journal

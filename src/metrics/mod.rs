@@ -243,6 +243,7 @@ pub struct Metrics {
     pub target_level: Family<TargetLabels, Gauge>,
     pub incidents_open: Family<LevelLabels, Gauge>,
     pub journal_writes_total: Family<ResultLabels, Counter>,
+    pub journal_bytes: Gauge,
     pub remediation_decisions_total: Family<DecisionLabels, Counter>,
     pub remediation_actions_total: Family<ActionLabels, Counter>,
     pub remediation_budget_remaining: Family<RuleLabels, Gauge>,
@@ -316,6 +317,12 @@ impl Metrics {
             "journal_writes",
             "Journal writes by result (ok, error)",
             journal_writes_total.clone(),
+        );
+        let journal_bytes = Gauge::default();
+        ours.register(
+            "journal_bytes",
+            "Size of the last journal document written, in bytes (compacted under [journal] max_bytes)",
+            journal_bytes.clone(),
         );
         let remediation_decisions_total = Family::<DecisionLabels, Counter>::default();
         ours.register(
@@ -397,6 +404,7 @@ impl Metrics {
             target_level,
             incidents_open,
             journal_writes_total,
+            journal_bytes,
             remediation_decisions_total,
             remediation_actions_total,
             remediation_budget_remaining,

@@ -227,3 +227,84 @@ async fn a_journal_the_service_account_may_not_write_is_denied_clearly() {
     );
     assert!(!err.is_transient());
 }
+
+/// Issue 16 §3: 10,000 resolved incidents and 10,000 actions through the ConfigMap store.
+/// Before, the document outgrew the ConfigMap limit, every save was refused ("prune old
+/// entries") and every rule then held; now it is compacted under `[journal] max_bytes`
+/// before the write, and what the policy needs stays.
+#[tokio::test]
+async fn a_journal_of_ten_thousand_entries_is_compacted_under_its_budget() {
+    use astreinte::config::IncidentSettings;
+    use astreinte::journal::{ActionRecord, ActionResult, DEFAULT_MAX_BYTES, Journal};
+    use astreinte::level::Level;
+
+    let t = KubeTest::new("journal-compact").await;
+    let store = KubeStore::new(t.service_account_client().await, &t.ns, "astreinte-journal");
+    let now = jiff::Timestamp::now();
+    let mut journal = Journal::open(store, now).await;
+    journal.set_limits(DEFAULT_MAX_BYTES, Duration::from_secs(3600));
+    let settings = IncidentSettings {
+        keep_resolved: 100_000,
+        ..IncidentSettings::default()
+    };
+    let long_ago = now - Duration::from_secs(30 * 24 * 3600);
+    for i in 0..10_000_u64 {
+        let key = format!("svc-{i}");
+        let at = long_ago + Duration::from_secs(i);
+        let doc = &mut journal.doc;
+        doc.incidents
+            .on_level(&key, Level::P2, "bad_status", "HTTP 500", at, &settings);
+        doc.incidents
+            .on_level(&key, Level::Ok, "ok", "", at, &settings);
+        doc.actions.push(ActionRecord {
+            id: i + 1,
+            rule: "restart".into(),
+            action: "rollout_restart".into(),
+            target: format!("ns/deployment/{key}"),
+            key: key.clone(),
+            incident: Some(format!("{}-{key}", i + 1)),
+            started_at: at,
+            ended_at: Some(at),
+            result: ActionResult::Succeeded,
+            detail: "rollout restart complete: 3 of 3 updated, ready, available".into(),
+            undo: None,
+            undone: false,
+            verified: Some(true),
+            by: None,
+            deadline: None,
+            interrupted_by: None,
+        });
+    }
+    journal.doc.incidents.tick(
+        long_ago + Duration::from_secs(20_000) + settings.green_period,
+        &settings,
+    );
+    journal
+        .doc
+        .incidents
+        .on_level("api", Level::P1, "timeout", "", now, &settings);
+    let before = serde_json::to_string(&journal.doc).unwrap().len();
+    assert!(
+        before > 900 * 1024,
+        "{before} bytes: over the ConfigMap store's limit"
+    );
+
+    journal.save().await.unwrap();
+    assert!(
+        journal.written_bytes() <= DEFAULT_MAX_BYTES,
+        "{}",
+        journal.written_bytes()
+    );
+    let cm = Api::<ConfigMap>::namespaced(t.admin.clone(), &t.ns)
+        .get("astreinte-journal")
+        .await
+        .unwrap();
+    let stored = &cm.data.unwrap()["journal.json"];
+    assert!(stored.len() <= DEFAULT_MAX_BYTES, "{}", stored.len());
+    let doc = astreinte::journal::JournalDoc::parse(stored).unwrap();
+    assert!(
+        doc.incidents.open.contains_key("api"),
+        "the open incident stays"
+    );
+    assert!(journal.problem.is_none(), "{:?}", journal.problem);
+}
