@@ -15,6 +15,13 @@ use tokio::time::Instant;
 
 pub use kube::Client;
 
+/// The first pause of a watch (node watch, policy watch) after an error; it doubles up to
+/// [`WATCH_MAX_PAUSE`].
+pub const WATCH_MIN_PAUSE: Duration = Duration::from_millis(200);
+/// The longest pause of a watch between two attempts: a watch back from an outage hears the
+/// apiserver again within this, whatever the outage lasted.
+pub const WATCH_MAX_PAUSE: Duration = Duration::from_secs(5);
+
 /// The call that failed: verb, resource (`deployments.apps/scale`), namespace, name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Op {

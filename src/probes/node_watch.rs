@@ -22,11 +22,7 @@ use kube::runtime::watcher::Event;
 use kube::{Api, ResourceExt};
 use tokio::time::Instant;
 
-use crate::clients::kube::{Error, Op};
-
-/// The first pause after an error; it doubles up to [`MAX_PAUSE`].
-const MIN_PAUSE: Duration = Duration::from_millis(200);
-const MAX_PAUSE: Duration = Duration::from_secs(5);
+use crate::clients::kube::{Error, Op, WATCH_MAX_PAUSE, WATCH_MIN_PAUSE};
 
 /// What tells two watches apart: the label selector and the staleness.
 type WatchKey = (Option<String>, Duration);
@@ -138,7 +134,7 @@ struct Reflector {
 
 impl Reflector {
     async fn run(mut self) {
-        let mut pause = MIN_PAUSE;
+        let mut pause = WATCH_MIN_PAUSE;
         loop {
             let result = match self.version.clone() {
                 None => self.list().await,
@@ -152,12 +148,12 @@ impl Reflector {
                 },
             };
             match result {
-                Ok(()) => pause = MIN_PAUSE,
+                Ok(()) => pause = WATCH_MIN_PAUSE,
                 Err(e) => {
                     tracing::warn!(error = %e, "node watch failed, retrying");
                     self.health().last_error = Some(e);
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_PAUSE);
+                    pause = (pause * 2).min(WATCH_MAX_PAUSE);
                 }
             }
         }

@@ -1,24 +1,45 @@
 //! The policy ConfigMap (keys `probes.toml` and `remediations.toml`), watched through the API
 //! (not the mounted file, which the kubelet refreshes late). Each new version is parsed and
 //! validated by [`crate::config::load_from_strings`]; a bad one also gets a Warning Event on
-//! the ConfigMap.
+//! the ConfigMap. Errors are retried with the node watch's capped pause
+//! ([`WATCH_MAX_PAUSE`]), so an edit made after an apiserver outage is seen within it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use backon::ExponentialBuilder;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
+use kube::runtime::utils::ResetTimerBackoff;
+use kube::runtime::watcher::ExponentialBackoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::actuators::kube::{EventType, record_event};
-use crate::clients::kube::Client;
+use crate::clients::kube::{Client, WATCH_MAX_PAUSE, WATCH_MIN_PAUSE};
 use crate::config::{self, Config, PROBES_FILE, REMEDIATIONS_FILE};
 use crate::metrics::Metrics;
 
 /// Events carry at most this much of the problem list (the log has all of it).
 const EVENT_MESSAGE_MAX: usize = 1024;
+
+/// An error this long after the previous one starts the pauses over (an object received
+/// does too). kube-runtime's default waits 120 s, with pauses up to 60 s (30 s jittered):
+/// back from an outage, the watch then stayed deaf for up to 45 s after the 410 Gone.
+const BACKOFF_RESET: Duration = Duration::from_secs(10);
+
+/// Pauses from [`WATCH_MIN_PAUSE`], doubling up to [`WATCH_MAX_PAUSE`] (no jitter: the cap
+/// is the cap), like the node watch's.
+fn backoff() -> ResetTimerBackoff<ExponentialBackoff> {
+    let pauses = ExponentialBuilder::default()
+        .with_min_delay(WATCH_MIN_PAUSE)
+        .with_max_delay(WATCH_MAX_PAUSE)
+        .with_factor(2.0)
+        .without_max_times();
+    ResetTimerBackoff::new(pauses.into(), BACKOFF_RESET)
+}
 
 /// Watches `namespace/name`; the receiver holds the last good configuration (starting with
 /// `initial`). Stops when `cancel` fires.
@@ -50,7 +71,7 @@ pub fn spawn_into(
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     tokio::spawn(async move {
         let mut stream = watcher(api, config)
-            .default_backoff()
+            .backoff(backoff())
             .applied_objects()
             .boxed();
         let mut last_seen: Option<(Option<String>, Option<String>)> = None;

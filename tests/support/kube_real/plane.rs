@@ -50,9 +50,19 @@ impl Plane {
     /// etcd, waiting for `/readyz`. Watches resumed with an older resourceVersion then get
     /// 410 Gone. For a test binary of its own: the other tests of a binary share the plane.
     pub async fn restart_apiserver(&self) -> Result<(), String> {
+        self.stop_apiserver().await;
+        self.start_apiserver().await
+    }
+
+    /// Kills kube-apiserver (SIGKILL, like a crash) and reaps it: its listening socket is
+    /// closed, clients get "connection refused" until [`Plane::start_apiserver`].
+    pub async fn stop_apiserver(&self) {
+        self.apiserver.lock().await.kill();
+    }
+
+    /// Starts kube-apiserver again on the same port and etcd, waiting for `/readyz`.
+    pub async fn start_apiserver(&self) -> Result<(), String> {
         let mut apiserver = self.apiserver.lock().await;
-        apiserver.kill();
-        // The killed process is reaped: its listening socket is closed.
         let mut fresh = spawn(
             "kube-apiserver",
             apiserver_command(&self.bins, &self.pki, self.api_port, &self.etcd_address),
