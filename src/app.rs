@@ -105,11 +105,10 @@ fn spawn_cluster_tasks(
     }
 }
 
-/// This replica's name: in the Lease's `holderIdentity` and in the journal records it writes.
+/// This replica's name: in the Lease's `holderIdentity`, the journal records it writes and
+/// its Events' `reportingInstance`.
 fn identity() -> String {
-    std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| format!("astreinte-{}", std::process::id()))
+    crate::clients::kube::replica_name()
 }
 
 /// The journal's store: the ConfigMap named in `[kubernetes]` in a cluster, else the file.

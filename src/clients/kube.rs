@@ -277,6 +277,14 @@ where
     }
 }
 
+/// This replica's name: the pod's (`POD_NAME`, from the downward API in deploy/), else the
+/// host's (`HOSTNAME`), else `astreinte-<pid>`.
+pub fn replica_name() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("astreinte-{}", std::process::id()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

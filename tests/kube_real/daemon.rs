@@ -51,6 +51,8 @@ async fn the_daemon_leads_reloads_and_releases_its_lease() {
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .env("HOSTNAME", "astreinte-0")
+        // In a pod, the downward API's name (deploy/base/deployment.yaml); not the host name.
+        .env("POD_NAME", "astreinte-7d9f8-x2k4q")
         .env_remove("KUBECONFIG");
     let mut daemon = Proc::spawn("astreinte", cmd, &dir.path().join("astreinte.log")).unwrap();
     let url = format!("http://127.0.0.1:{port}/metrics");
@@ -78,7 +80,7 @@ async fn the_daemon_leads_reloads_and_releases_its_lease() {
             .spec
             .and_then(|s| s.holder_identity)
     };
-    assert_eq!(holder().await.as_deref(), Some("astreinte-0"));
+    assert_eq!(holder().await.as_deref(), Some("astreinte-7d9f8-x2k4q"));
 
     // A bad edit of the policy ConfigMap is rejected and counted, with an Event on it.
     Api::<ConfigMap>::namespaced(t.admin.clone(), ns)
@@ -109,6 +111,8 @@ async fn the_daemon_leads_reloads_and_releases_its_lease() {
                 .any(|e| {
                     e.reason.as_deref() == Some("AstreinteConfigInvalid")
                         && e.involved_object.name.as_deref() == Some("astreinte-policy")
+                        // Issue 14: the pod's name, not HOSTNAME.
+                        && e.reporting_instance.as_deref() == Some("astreinte-7d9f8-x2k4q")
                 })
                 .then_some(())
         },

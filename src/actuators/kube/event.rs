@@ -52,7 +52,7 @@ pub async fn record_event(
             host: None,
         }),
         reporting_component: Some(COMPONENT.into()),
-        reporting_instance: std::env::var("HOSTNAME").ok(),
+        reporting_instance: Some(crate::clients::kube::replica_name()),
         first_timestamp: Some(Time(now)),
         last_timestamp: Some(Time(now)),
         count: Some(1),
