@@ -86,3 +86,61 @@ async fn a_rotated_token_is_used_by_the_next_probe_run() {
     assert!(second.outcome.is_healthy(), "{second:?}");
     server.abort();
 }
+
+/// The same for the token of an `http` action (issue 16 §3: it was read with a blocking
+/// `resolve()` on the async thread; the webhook notifier and the Patroni actions had the
+/// same read and now share this path). One runtime thread: a blocking read would hold it
+/// until the writer gives up after 30 s.
+#[tokio::test(flavor = "current_thread")]
+async fn an_http_action_token_file_is_read_off_the_async_thread() {
+    astreinte::app::install_crypto();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/restart",
+        axum::routing::post(|headers: HeaderMap| async move {
+            match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                Some("Bearer s3cret") => StatusCode::OK,
+                _ => StatusCode::UNAUTHORIZED,
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (resumed_tx, resumed_rx) = std::sync::mpsc::channel::<()>();
+    let fifo = path.clone();
+    let writer = std::thread::spawn(move || {
+        let on_time = resumed_rx.recv_timeout(Duration::from_secs(30)).is_ok();
+        std::fs::write(&fifo, "s3cret\n").unwrap();
+        on_time
+    });
+    let action: astreinte::config::ActionSpec = toml::from_str(&format!(
+        "kind = \"http\"\nmethod = \"POST\"\nurl = \"http://{addr}/restart\"\ntoken = {{ file = \"{}\" }}\n",
+        path.display()
+    ))
+    .unwrap();
+    std::fs::write(dir.path().join("probes.toml"), "").unwrap();
+    std::fs::write(dir.path().join("remediations.toml"), "").unwrap();
+    let config = load_dir(dir.path()).unwrap();
+    let actuators = astreinte::actuators::Actuators::new().unwrap();
+    let running = tokio::spawn(async move {
+        actuators
+            .run(&action, &config, Duration::from_secs(40))
+            .await
+    });
+    tokio::task::yield_now().await;
+    let _ = resumed_tx.send(());
+    let out = running.await.unwrap();
+    assert!(
+        writer.join().unwrap(),
+        "the runtime's thread was blocked by the token read"
+    );
+    assert!(out.is_ok(), "{out:?}");
+    server.abort();
+}

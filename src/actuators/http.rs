@@ -28,7 +28,8 @@ pub(super) async fn call(
         .map_err(|_| ActionError::Refused(format!("`{method}` is not an HTTP method")))?;
     let token = match token {
         Some(t) => Some(
-            t.resolve()
+            t.read()
+                .await
                 .map_err(|e| ActionError::Refused(format!("token: {e}")))?,
         ),
         None => None,

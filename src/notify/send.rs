@@ -49,12 +49,12 @@ pub(super) async fn post_with_retries(
     body: &serde_json::Value,
     retries: u32,
 ) -> (Result<(), SendError>, u32) {
-    let url = match resolve_url(cfg) {
+    let url = match resolve_url(cfg).await {
         Ok(u) => format!("{}{path}", u.trim_end_matches('/')),
         Err(e) => return (Err(e), 0),
     };
     let token = match &cfg.token {
-        Some(t) => match t.resolve() {
+        Some(t) => match t.read().await {
             Ok(s) => Some(s),
             Err(e) => {
                 return (
@@ -102,11 +102,13 @@ pub(super) async fn post_with_retries(
     (result, attempts.load(Ordering::Relaxed))
 }
 
-fn resolve_url(cfg: &ReceiverConfig) -> Result<String, SendError> {
+/// The receiver's URL, or the secret holding it (read off the async threads).
+async fn resolve_url(cfg: &ReceiverConfig) -> Result<String, SendError> {
     match (&cfg.url, &cfg.url_from) {
         (Some(u), _) => Ok(u.clone()),
         (None, Some(secret)) => secret
-            .resolve()
+            .read()
+            .await
             .map(|s| s.expose().to_owned())
             .map_err(|e| SendError::Secret {
                 field: "url_from",

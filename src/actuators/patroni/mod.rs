@@ -109,7 +109,8 @@ pub async fn post(
     if let Some(auth) = auth {
         let password = auth
             .password
-            .resolve()
+            .read()
+            .await
             .map_err(|e| ActionError::Refused(format!("patroni auth password: {e}")))?;
         req = req.basic_auth(&auth.username, Some(password.expose()));
     }
