@@ -32,17 +32,41 @@ pub fn render_json(observations: &[Observation]) -> String {
     serde_json::to_string_pretty(&rows).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
-/// An aligned table: probe, kind, target, outcome, reason, latency, detail.
+/// What a probe checks, as shown: a URL loses its credentials and query string (they may
+/// carry a token); anything else is shown as is.
+fn without_secrets(what: &str) -> String {
+    what.split(' ')
+        .map(|word| match url::Url::parse(word) {
+            Ok(mut u) if u.has_host() => {
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
+                if u.query().is_some() {
+                    u.set_query(None);
+                    format!("{u}?…")
+                } else {
+                    u.to_string()
+                }
+            }
+            _ => word.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An aligned table: probe, kind, target (the group or target it belongs to), what it
+/// checks (URL without credentials, address, path…), outcome, reason, latency, detail.
 pub fn render_table(config: &Config, observations: &[Observation]) -> String {
     let header = [
-        "PROBE", "KIND", "TARGET", "OUTCOME", "REASON", "LATENCY", "DETAIL",
+        "PROBE", "KIND", "TARGET", "CHECKS", "OUTCOME", "REASON", "LATENCY", "DETAIL",
     ];
-    let rows: Vec<[String; 7]> = observations
+    let rows: Vec<[String; 8]> = observations
         .iter()
         .map(|o| {
-            let what = config
-                .probe(&o.probe)
-                .map(|p| p.spec.describe())
+            let probe = config.probe(&o.probe);
+            let target =
+                probe.map_or_else(|| o.target.to_string(), |p| p.incident_key().to_owned());
+            let what = probe
+                .map(|p| without_secrets(&p.spec.describe()))
                 .unwrap_or_default();
             let outcome = match &o.outcome {
                 Outcome::Degraded { value, .. } => format!("degraded ({value:.2})"),
@@ -51,6 +75,7 @@ pub fn render_table(config: &Config, observations: &[Observation]) -> String {
             [
                 o.probe.to_string(),
                 o.kind.as_str().to_owned(),
+                target,
                 what,
                 outcome,
                 o.outcome.reason().to_owned(),
@@ -124,6 +149,18 @@ mod tests {
     }
 
     #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        assert_eq!(
+            without_secrets("http://user:pw@127.0.0.1:9090/api?token=x up"),
+            "http://127.0.0.1:9090/api?… up"
+        );
+        assert_eq!(
+            without_secrets("127.0.0.1:6379,127.0.0.1:6380"),
+            "127.0.0.1:6379,127.0.0.1:6380"
+        );
+    }
+
+    #[test]
     fn table_columns_are_aligned() {
         let config = crate::config::load_embedded().unwrap();
         let t = render_table(
@@ -138,5 +175,9 @@ mod tests {
         assert_eq!(lines[1].find("http"), Some(col));
         assert_eq!(lines[2].find("http"), Some(col));
         assert!(lines[2].contains("timeout"));
+        // Issue 15 #8: TARGET is the group or target, what is checked has its own column.
+        let target = lines[0].find("TARGET").unwrap();
+        let checks = lines[0].find("CHECKS").unwrap();
+        assert!(!lines[1][target..checks].contains("://"), "{t}");
     }
 }
