@@ -167,4 +167,11 @@ async fn daemon_serves_healthz_and_stops_on_sigterm_within_5s() {
         log.contains("astreinte started") && log.contains("astreinte stopped"),
         "{log}"
     );
+    // Issue 15 #8: one `target` key per JSON line (tracing's), the probe's is `probe_target`.
+    let healthy = log
+        .lines()
+        .find(|l| l.contains("probe healthy"))
+        .unwrap_or_else(|| panic!("no 'probe healthy' line in {log}"));
+    assert_eq!(healthy.matches("\"target\":").count(), 1, "{healthy}");
+    assert!(healthy.contains("\"probe_target\":\"self\""), "{healthy}");
 }

@@ -434,11 +434,11 @@ fn log_observation(obs: &Observation, previous: Option<&'static str>) {
     }
     match obs.outcome {
         Outcome::Healthy => info!(
-            probe = %obs.probe, target = %obs.target, outcome = now, was = previous.unwrap_or("none"),
+            probe = %obs.probe, probe_target = %obs.target, outcome = now, was = previous.unwrap_or("none"),
             detail = %obs.detail, latency_ms, "probe healthy"
         ),
         _ => warn!(
-            probe = %obs.probe, target = %obs.target, outcome = now, reason = obs.outcome.reason(),
+            probe = %obs.probe, probe_target = %obs.target, outcome = now, reason = obs.outcome.reason(),
             was = previous.unwrap_or("none"), detail = %obs.detail, latency_ms, "probe not healthy"
         ),
     }
