@@ -17,6 +17,10 @@ pub struct JournalDoc {
     pub incidents: Incidents,
     #[serde(default)]
     pub actions: Vec<ActionRecord>,
+    /// The highest action id ever given in this journal: ids are never reused, also not the
+    /// id of a record written and then abandoned (its replica lost the lead meanwhile).
+    #[serde(default)]
+    pub action_seq: u64,
 }
 
 impl Default for JournalDoc {
@@ -25,6 +29,7 @@ impl Default for JournalDoc {
             schema: SCHEMA,
             incidents: Incidents::default(),
             actions: Vec::new(),
+            action_seq: 0,
         }
     }
 }
@@ -141,14 +146,60 @@ impl JournalDoc {
     }
 
     pub fn next_action_id(&self) -> u64 {
-        self.actions.iter().map(|a| a.id).max().unwrap_or(0) + 1
+        self.actions
+            .iter()
+            .map(|a| a.id)
+            .max()
+            .unwrap_or(0)
+            .max(self.action_seq)
+            + 1
     }
 
     pub fn push_action(&mut self, record: ActionRecord) {
+        self.action_seq = self.action_seq.max(record.id);
         self.actions.push(record);
         if self.actions.len() > MAX_ACTIONS {
             let excess = self.actions.len() - MAX_ACTIONS;
             self.actions.drain(..excess);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seen under load (tests/kube_faults.rs row B, 1 run in 3): a record written and then
+    /// abandoned (its replica lost the lead during the write) gave its id to the next action,
+    /// so two different actions of one replica carried one id in the journal's history.
+    #[test]
+    fn an_abandoned_record_never_gives_its_id_again() {
+        let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let record = |id| ActionRecord {
+            id,
+            rule: "r".into(),
+            action: "http".into(),
+            target: "http".into(),
+            key: "api".into(),
+            incident: None,
+            started_at: at,
+            ended_at: None,
+            result: ActionResult::Running,
+            detail: String::new(),
+            undo: None,
+            undone: false,
+            verified: None,
+            by: Some("b".into()),
+            deadline: None,
+            interrupted_by: None,
+        };
+        let mut doc = JournalDoc::default();
+        doc.push_action(record(16));
+        let id = doc.next_action_id();
+        doc.push_action(record(id));
+        doc.actions.retain(|a| a.id != id); // abandoned
+        assert_eq!(doc.next_action_id(), id + 1);
+        let stored = serde_json::to_string(&doc).unwrap();
+        assert_eq!(JournalDoc::parse(&stored).unwrap().next_action_id(), id + 1);
     }
 }

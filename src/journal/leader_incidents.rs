@@ -17,6 +17,7 @@ struct Written<'a> {
     schema: u32,
     incidents: &'a Incidents,
     actions: &'a [ActionRecord],
+    action_seq: u64,
 }
 
 impl<S: Store> Journal<S> {
@@ -82,6 +83,7 @@ impl<S: Store> Journal<S> {
             schema: self.doc.schema,
             incidents: self.incidents(),
             actions: &self.doc.actions,
+            action_seq: self.doc.action_seq,
         };
         serde_json::to_string(&doc)
             .map_err(|e| StoreError::Corrupt(format!("cannot serialize the journal: {e}")))

@@ -257,6 +257,7 @@ impl<S: Store> Journal<S> {
             return Ok(());
         };
         let theirs = JournalDoc::parse(&snap.data).map_err(StoreError::Corrupt)?;
+        self.doc.action_seq = self.doc.action_seq.max(theirs.action_seq);
         // The incidents are the leader's: ours if we lead, theirs as stored if we follow.
         self.take_leader_incidents(&theirs.incidents);
         match &self.writer {

@@ -168,6 +168,7 @@ fn doc() -> impl Strategy<Value = JournalDoc> {
                 seq,
             },
             actions,
+            action_seq: 0,
         })
 }
 
