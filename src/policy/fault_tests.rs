@@ -16,6 +16,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::load_dir;
+use crate::level::Level;
 use crate::probes::{Observation, Outcome, ProbeKind};
 use crate::score::Scorer;
 
@@ -190,14 +191,7 @@ fn facts<'a>(
     Facts {
         now,
         wall: now,
-        trigger: TriggerState {
-            level: onset.level,
-            reason: onset.reason,
-            since: onset.since,
-            leader_lost_since: onset.leader_lost_since,
-            unknown_since: onset.unknown_since,
-            stale_evidence: onset.stale_evidence,
-        },
+        trigger: onset,
         escalated: false,
         is_leader: true,
         failing,

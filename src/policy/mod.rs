@@ -14,7 +14,6 @@ use serde::Serialize;
 use crate::clock::elapsed;
 use crate::config::{Budget, Config, Mode, RuleConfig};
 use crate::journal::{ActionRecord, ActionResult};
-use crate::level::Level;
 
 pub use hold::Hold;
 pub use window::{contains as window_contains, local as local_time};
@@ -69,25 +68,9 @@ impl Decision {
     }
 }
 
-/// The trigger's current state, as the engine measured it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TriggerState {
-    pub level: Level,
-    pub reason: String,
-    /// Since when the trigger has matched as the rule defines it: level at least
-    /// `min_level` *and* reason among its `reasons`, counted from the later of the two (a
-    /// change of reason restarts it). `None`: it does not match.
-    pub since: Option<jiff::Timestamp>,
-    /// Since when the trigger probes have said the Patroni leader is lost (`no_leader`,
-    /// `leader_unreachable`): what the failover gate counts Patroni's `ttl` from.
-    pub leader_lost_since: Option<jiff::Timestamp>,
-    /// The trigger matches only on probes whose latest result is Unknown, since then:
-    /// nothing acts on an unknown observation.
-    pub unknown_since: Option<jiff::Timestamp>,
-    /// The trigger matches only on a level whose newest supporting result is older than its
-    /// probe's window: that result's time. Nothing acts on old results.
-    pub stale_evidence: Option<jiff::Timestamp>,
-}
+/// The trigger's current state, as the scores show it (one type: the scorer computes it,
+/// the policy reads it).
+pub use crate::score::Onset as TriggerState;
 
 /// Everything a decision looks at. Gathered by the engine; nothing here does IO.
 #[derive(Debug, Clone)]

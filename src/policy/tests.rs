@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::load_dir;
+use crate::level::Level;
 
 fn config(policy: &str, rule_extra: &str) -> Config {
     let dir = tempfile::tempdir().unwrap();

@@ -21,7 +21,7 @@ use crate::incident::{EntryKind, Event};
 use crate::journal::{ActionRecord, ActionResult, JournalDoc};
 use crate::level::Level;
 use crate::metrics::Metrics;
-use crate::policy::{self, Decision, Facts, Hold, TriggerState};
+use crate::policy::{self, Decision, Facts, Hold};
 use crate::probes::Prober;
 use crate::score::Scorer;
 
@@ -120,14 +120,7 @@ impl Remediator {
             let facts = Facts {
                 now: cx.now,
                 wall: cx.wall,
-                trigger: TriggerState {
-                    level: onset.level,
-                    reason: onset.reason,
-                    since: onset.since,
-                    leader_lost_since: onset.leader_lost_since,
-                    unknown_since: onset.unknown_since,
-                    stale_evidence: onset.stale_evidence,
-                },
+                trigger: onset,
                 escalated: escalated_to(cx.config, &cx.doc.actions, &rule.id, incident.as_deref()),
                 is_leader,
                 failing,
