@@ -88,14 +88,13 @@ impl<S: Store> Journal<S> {
     /// Writes the document (compare-and-swap; on a conflict the stored one is re-read and
     /// merged, see [`Journal::merge_stored`], before retrying once).
     pub async fn save(&mut self) -> Result<(), StoreError> {
-        self.compact();
-        let data = self.serialize()?;
+        let data = self.serialize_within_budget()?;
         match self.cas(&data).await {
             Err(StoreError::Conflict { .. }) => {
                 let merged = self.merge_stored().await;
                 self.note(&merged);
                 merged?;
-                let data = self.serialize()?;
+                let data = self.serialize_within_budget()?;
                 self.cas(&data).await
             }
             other => other,
@@ -108,8 +107,7 @@ impl<S: Store> Journal<S> {
     /// wrote. This compare-and-swap is the fence between replicas: an action starts only
     /// after its `Running` record was written on top of every record stored before it.
     pub async fn save_fenced(&mut self) -> Result<(), StoreError> {
-        self.compact();
-        let data = self.serialize()?;
+        let data = self.serialize_within_budget()?;
         self.cas(&data).await
     }
 
@@ -165,6 +163,17 @@ impl<S: Store> Journal<S> {
     /// The size in bytes of the last document written (`astreinte_journal_bytes`).
     pub fn written_bytes(&self) -> usize {
         self.written_bytes
+    }
+
+    /// The document to write: serialized once, and compacted first (then serialized again)
+    /// only when it is over its budget.
+    fn serialize_within_budget(&mut self) -> Result<String, StoreError> {
+        let data = self.serialize()?;
+        if data.len() <= self.max_bytes {
+            return Ok(data);
+        }
+        self.compact();
+        self.serialize()
     }
 
     /// Compacts the document under its budget before a save (see [`compact`]). The owner of
