@@ -9,26 +9,34 @@ use astreinte::config::{SecretRef, load_dir};
 use astreinte::probes::Prober;
 use axum::http::{HeaderMap, StatusCode};
 
+/// Makes `path` a FIFO and starts a thread that writes `s3cret` into it once told the test's
+/// task ran again after the read started (or, to unblock a thread a blocking read would
+/// hold, after 30 s: then it returns false and the test fails).
+fn fifo_secret(
+    path: &std::path::Path,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<bool>) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (resumed_tx, resumed_rx) = std::sync::mpsc::channel::<()>();
+    let fifo = path.to_owned();
+    let writer = std::thread::spawn(move || {
+        let on_time = resumed_rx.recv_timeout(Duration::from_secs(30)).is_ok();
+        std::fs::write(&fifo, "s3cret\n").unwrap();
+        on_time
+    });
+    (resumed_tx, writer)
+}
+
 /// One thread for the runtime: a blocking read in a task would stop every other task,
 /// this test's included.
 #[tokio::test(flavor = "current_thread")]
 async fn a_secret_file_is_read_off_the_async_thread() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("token");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let (resumed_tx, resumed_rx) = std::sync::mpsc::channel::<()>();
-    let fifo = path.clone();
-    // Writes the secret once this test's task ran again after the read started (or, to
-    // unblock a thread a blocking read would hold, after 30 s: then the test fails).
-    let writer = std::thread::spawn(move || {
-        let on_time = resumed_rx.recv_timeout(Duration::from_secs(30)).is_ok();
-        std::fs::write(&fifo, "s3cret\n").unwrap();
-        on_time
-    });
+    let (resumed_tx, writer) = fifo_secret(&path);
     let secret = SecretRef {
         env: None,
         file: Some(path),
@@ -108,18 +116,7 @@ async fn an_http_action_token_file_is_read_off_the_async_thread() {
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("token");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let (resumed_tx, resumed_rx) = std::sync::mpsc::channel::<()>();
-    let fifo = path.clone();
-    let writer = std::thread::spawn(move || {
-        let on_time = resumed_rx.recv_timeout(Duration::from_secs(30)).is_ok();
-        std::fs::write(&fifo, "s3cret\n").unwrap();
-        on_time
-    });
+    let (resumed_tx, writer) = fifo_secret(&path);
     let action: astreinte::config::ActionSpec = toml::from_str(&format!(
         "kind = \"http\"\nmethod = \"POST\"\nurl = \"http://{addr}/restart\"\ntoken = {{ file = \"{}\" }}\n",
         path.display()
