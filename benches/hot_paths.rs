@@ -114,6 +114,7 @@ fn policy_decide_one_rule(bencher: Bencher) {
             by: None,
             deadline: None,
             interrupted_by: None,
+            undo_run: None,
         })
         .collect();
     let facts = Facts {

@@ -12,9 +12,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// The kube client's own trace layer logs an ERROR line for every failed request
+/// ("failed with error …"): 138 of them in a 50 s apiserver outage, on top of astreinte's own
+/// line for each failure, which names what was being done. Off unless `RUST_LOG` names
+/// `kube_client` itself.
+const KUBE_CLIENT_TRACE: &str = "kube_client::client::builder=off";
+
+/// The filter: `RUST_LOG` (default `info`), with the kube client's trace layer off.
+pub fn filter(rust_log: Option<&str>) -> EnvFilter {
+    let spec = rust_log.filter(|s| !s.trim().is_empty()).unwrap_or("info");
+    let filter = EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"));
+    if spec.contains("kube_client") {
+        return filter;
+    }
+    match KUBE_CLIENT_TRACE.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG` overrides the default `info` filter.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -175,3 +175,65 @@ async fn daemon_serves_healthz_and_stops_on_sigterm_within_5s() {
     assert_eq!(healthy.matches("\"target\":").count(), 1, "{healthy}");
     assert!(healthy.contains("\"probe_target\":\"self\""), "{healthy}");
 }
+
+/// Issue 14: while the API server is down, the kube client's own trace layer logged an ERROR
+/// line ("failed with error …") for every request, on top of astreinte's line naming what
+/// failed (138 in a 50 s outage). Here the API server is down from the start (nothing listens
+/// on its port), `RUST_LOG=info` as an operator would set it.
+#[tokio::test]
+async fn an_unreachable_api_server_is_logged_by_astreinte_not_by_the_kube_client() {
+    let port = support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    support::kube_api::write_kubeconfig(
+        &kubeconfig,
+        &format!("http://127.0.0.1:{}", support::free_port()),
+    );
+    write_config(
+        dir.path(),
+        &format!(
+            "[kubernetes]\nkubeconfig = \"{}\"\n\n[[probe]]\nid = \"nodes\"\nkind = \"node\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+            kubeconfig.display()
+        ),
+    );
+    let log = dir.path().join("daemon.log");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--config", dir.path().to_str().unwrap(), "run", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null());
+    let mut daemon = astreinte::testbed::Proc::spawn("astreinte", cmd, &log).unwrap();
+    astreinte::app::install_crypto();
+    let client = reqwest::Client::new();
+    // Three node probe runs have failed to reach the API server.
+    support::wait_for(
+        "three failed node probe runs",
+        Duration::from_secs(20),
+        || async {
+            let text = client
+                .get(format!("http://127.0.0.1:{port}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let runs: f64 = text
+                .lines()
+                .filter(|l| l.starts_with("astreinte_probe_runs_total{") && l.contains("\"nodes\""))
+                .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .sum();
+            (runs >= 3.0).then_some(())
+        },
+    )
+    .await;
+    daemon.stop(Duration::from_secs(5));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("failed with error"), "{log}");
+    assert!(
+        log.contains("nodes"),
+        "astreinte's own lines name the probe:\n{log}"
+    );
+}

@@ -4,7 +4,8 @@
 //! stand-in walks through Pending → Running → Ready, the shipped RBAC of
 //! `deploy/base/rbac.yaml` through a ServiceAccount token, the other actuators on real
 //! objects, their rehearsal (`dryRun=All`) and their undo, the node and workload probes, leader election on a real Lease, the journal's
-//! compare-and-swap on a real ConfigMap, and the daemon binary itself.
+//! compare-and-swap on a real ConfigMap, and the daemon binary itself, and two replicas of it through the runbook's whole chain and
+//! its undo.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -21,6 +22,8 @@ mod nodes;
 mod rbac;
 #[path = "kube_real/rehearsal.rs"]
 mod rehearsal;
+#[path = "kube_real/replicas.rs"]
+mod replicas;
 #[path = "kube_real/rollout.rs"]
 mod rollout;
 #[path = "kube_real/state.rs"]

@@ -64,6 +64,7 @@ fn action(started_at: Timestamp) -> ActionRecord {
         by: None,
         deadline: None,
         interrupted_by: None,
+        undo_run: None,
     }
 }
 

@@ -303,13 +303,8 @@ impl<S: Store> Engine<S> {
                 }
                 Event::Resolved(i) => {
                     info!(incident = %i.id, minutes = i.duration(self.clock.now()).as_secs() / 60, "incident resolved");
+                    // Its reversible actions are undone from the next round (`undos_due`).
                     self.write_postmortem(&i.id);
-                    // Removed from the configuration is not fixed: nothing is undone.
-                    if let Some((r, _)) = &mut self.remediation
-                        && !i.removed_from_config()
-                    {
-                        r.on_resolved(&self.config, &self.journal.doc, &i.id);
-                    }
                 }
                 Event::Paged { text, .. } => warn!(page = %text, "paging the on-call"),
             }

@@ -98,7 +98,15 @@ impl<S: Store> Engine<S> {
             return;
         };
         events.splice(0..0, settled_events);
-        if !records.is_empty() {
+        let undos = if self.leads() && !self.journal.backing_off() && self.journal.problem.is_none()
+        {
+            self.with_context(now, |r, cx| r.undos_due(cx))
+                .map(|(u, _)| u)
+                .unwrap_or_default()
+        } else {
+            vec![]
+        };
+        if !records.is_empty() || !undos.is_empty() {
             let saved = self.journal.save_fenced().await;
             self.count_write(match &saved {
                 Ok(()) => "ok",
@@ -129,13 +137,21 @@ impl<S: Store> Engine<S> {
                     self.dirty = false;
                     if let Some((remediator, _)) = &mut self.remediation {
                         remediator.start(&self.config, &self.journal.doc, &records);
+                        remediator.start_undos(&self.config, &self.journal.doc, &undos);
                     }
                 }
                 Some(hold) => {
                     // Stored or not, they will not run: dropped here, and from the store
                     // at the next save (a record is removed by the replica that wrote it).
-                    let abandoned = self.with_context(now, |r, cx| r.abandon(cx, &records, hold));
-                    events.extend(abandoned.into_iter().flat_map(|(_, e)| e));
+                    // The undos are decided again by whoever leads next.
+                    for id in &undos {
+                        self.journal.doc.forget_undo(*id);
+                    }
+                    if !records.is_empty() {
+                        let abandoned =
+                            self.with_context(now, |r, cx| r.abandon(cx, &records, hold));
+                        events.extend(abandoned.into_iter().flat_map(|(_, e)| e));
+                    }
                     self.dirty = true;
                     if matches!(saved, Err(StoreError::Conflict { .. }))
                         && let Err(e) = self.journal.refresh().await

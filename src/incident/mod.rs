@@ -295,6 +295,28 @@ impl Incidents {
         }
     }
 
+    /// Adds an entry to the open or recent incident `id`; false when there is none.
+    pub fn note_on(
+        &mut self,
+        id: &str,
+        kind: EntryKind,
+        text: String,
+        now: jiff::Timestamp,
+    ) -> bool {
+        match self
+            .open
+            .values_mut()
+            .chain(self.recent.iter_mut())
+            .find(|i| i.id == id)
+        {
+            Some(inc) => {
+                inc.push(now, kind, text);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A recently resolved incident by id, to attach its post-mortem.
     pub fn recent_mut(&mut self, id: &str) -> Option<&mut Incident> {
         self.recent.iter_mut().find(|i| i.id == id)

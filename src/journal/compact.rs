@@ -130,6 +130,7 @@ mod tests {
             by: None,
             deadline: None,
             interrupted_by: None,
+            undo_run: None,
         }
     }
 

@@ -91,6 +91,9 @@ pub struct ActionRecord {
     /// The replica that marked another replica's record interrupted after its deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted_by: Option<String>,
+    /// Its undo after the incident resolved, written before it starts (`undo_run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_run: Option<super::undo_run::UndoRun>,
 }
 
 impl ActionRecord {
@@ -139,6 +142,17 @@ impl JournalDoc {
                 )
                 .trim_start()
                 .to_owned();
+                n += 1;
+            }
+            let undo_mine = writer
+                .is_none_or(|me| a.undo_run.as_ref().and_then(|r| r.by.as_deref()) == Some(me));
+            if undo_mine
+                && super::undo_run::interrupt(
+                    &mut a.undo_run,
+                    now,
+                    "the daemon stopped during the undo; not run again",
+                )
+            {
                 n += 1;
             }
         }
@@ -192,6 +206,7 @@ mod tests {
             by: Some("b".into()),
             deadline: None,
             interrupted_by: None,
+            undo_run: None,
         };
         let mut doc = JournalDoc::default();
         doc.push_action(record(16));

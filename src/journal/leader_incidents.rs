@@ -120,6 +120,7 @@ mod tests {
             by: Some(by.into()),
             deadline: None,
             interrupted_by: None,
+            undo_run: None,
         }
     }
 

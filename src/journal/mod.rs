@@ -29,6 +29,7 @@ mod pending_verify;
 mod read;
 mod stale;
 mod store;
+mod undo_run;
 
 pub use any_store::AnyStore;
 pub use compact::{Compacted, DEFAULT_MAX_BYTES};
@@ -40,6 +41,7 @@ pub use memory_store::MemoryStore;
 pub use pending_verify::Unverified;
 pub use stale::{Expired, STALE_MARGIN};
 pub use store::{Snapshot, Store, StoreError};
+pub use undo_run::UndoRun;
 
 /// The first pause after the store did not answer; it doubles up to [`MAX_PAUSE`].
 const MIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -288,10 +290,37 @@ impl<S: Store> Journal<S> {
                     .filter(|a| !mine(a) && a.interrupted_by.as_deref() == Some(me.as_str()))
                     .cloned()
                     .collect();
+                // Another replica's record whose undo we run (we lead now): our undo stands
+                // over the stored one until the stored one has ended.
+                let undoing: Vec<ActionRecord> = self
+                    .doc
+                    .actions
+                    .iter()
+                    .filter(|a| {
+                        !mine(a)
+                            && a.undo_run
+                                .as_ref()
+                                .is_some_and(|r| r.by.as_deref() == Some(me.as_str()))
+                    })
+                    .cloned()
+                    .collect();
                 self.doc.actions.retain(|a| mine(a));
+                let others = theirs
+                    .actions
+                    .into_iter()
+                    .filter(|a| !mine(a))
+                    .map(|mut a| {
+                        if let Some(ours) = undoing.iter().find(|u| u.id == a.id && u.by == a.by)
+                            && a.undo_run.as_ref().is_none_or(UndoRun::is_running)
+                        {
+                            a.undo_run = ours.undo_run.clone();
+                            a.undone = ours.undone;
+                        }
+                        a
+                    });
                 let others =
-                    theirs.actions.into_iter().filter(|a| !mine(a)).map(|a| {
-                        match marked.iter().find(|m| m.id == a.id && m.by == a.by) {
+                    others.map(
+                        |a| match marked.iter().find(|m| m.id == a.id && m.by == a.by) {
                             Some(m)
                                 if a.result == ActionResult::Running
                                     || (a.result == ActionResult::Succeeded
@@ -300,8 +329,8 @@ impl<S: Store> Journal<S> {
                                 m.clone()
                             }
                             _ => a,
-                        }
-                    });
+                        },
+                    );
                 self.doc.actions.extend(others);
             }
             None => {

@@ -120,6 +120,7 @@ mod tests {
             by: by.map(str::to_owned),
             deadline: None,
             interrupted_by: None,
+            undo_run: None,
         }
     }
 

@@ -145,6 +145,13 @@ fn action() -> impl Strategy<Value = ActionRecord> {
                 verified,
                 deadline: (id % 3 == 0).then(|| std::time::Duration::from_secs(id % 1000)),
                 interrupted_by: (id % 5 == 0).then(|| "astreinte-1".to_owned()),
+                undo_run: (id % 7 == 0).then(|| crate::journal::UndoRun {
+                    started_at,
+                    by: Some("astreinte-1".to_owned()),
+                    result: ActionResult::Succeeded,
+                    ended_at,
+                    detail: "undone".to_owned(),
+                }),
                 by,
             },
         )

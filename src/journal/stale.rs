@@ -36,6 +36,9 @@ impl JournalDoc {
     ) -> Vec<Expired> {
         let mut expired = vec![];
         for a in &mut self.actions {
+            if let Some(e) = expire_undo(a, now, me, &deadline_of) {
+                expired.push(e);
+            }
             if a.result != ActionResult::Running || a.by.as_deref() == Some(me) {
                 continue;
             }
@@ -56,6 +59,37 @@ impl JournalDoc {
         }
         expired
     }
+}
+
+/// Another replica's undo still `Running` past the action's deadline plus the margin.
+fn expire_undo(
+    a: &mut ActionRecord,
+    now: jiff::Timestamp,
+    me: &str,
+    deadline_of: &impl Fn(&str) -> Duration,
+) -> Option<Expired> {
+    let run = a.undo_run.as_ref().filter(|r| r.is_running())?;
+    let owner = run.by.clone().unwrap_or_else(|| "that wrote it".into());
+    if owner == me {
+        return None;
+    }
+    let deadline = a.deadline.unwrap_or_else(|| deadline_of(&a.rule));
+    if crate::clock::elapsed(now, run.started_at) <= deadline + STALE_MARGIN {
+        return None;
+    }
+    let why = format!(
+        "replica {owner} stopped answering; marked by {me} after the {} deadline; not run again",
+        humantime::format_duration(deadline)
+    );
+    super::undo_run::interrupt(&mut a.undo_run, now, &why);
+    Some(Expired {
+        id: a.id,
+        key: a.key.clone(),
+        text: format!(
+            "undo of {} {} on {}: interrupted: {why}",
+            a.action, a.id, a.target
+        ),
+    })
 }
 
 fn interrupted_text(a: &ActionRecord, me: &str, deadline: Duration) -> String {
@@ -96,6 +130,7 @@ mod tests {
             by: by.map(str::to_owned),
             deadline,
             interrupted_by: None,
+            undo_run: None,
         }
     }
 
@@ -156,6 +191,50 @@ mod tests {
         assert!(d.expire_stale(at(100_000), "b", |_| FIVE_MIN).is_empty());
         assert_eq!(d.actions[0].result, ActionResult::Running);
         assert_eq!(d.actions[1].result, ActionResult::Succeeded);
+    }
+
+    #[test]
+    fn another_replicas_undo_is_interrupted_after_the_deadline_and_its_own_at_start() {
+        let mut record = running(1, Some("astreinte-0"), Some(FIVE_MIN));
+        record.result = ActionResult::Succeeded;
+        let mut d = doc(vec![record]);
+        d.begin_undo(1, at(100), Some("astreinte-1"));
+        let limit = 100 + (FIVE_MIN + STALE_MARGIN).as_secs() as i64;
+        assert!(
+            d.expire_stale(at(limit), "astreinte-0", |_| FIVE_MIN)
+                .is_empty()
+        );
+        assert!(
+            d.expire_stale(at(limit + 1), "astreinte-1", |_| FIVE_MIN)
+                .is_empty(),
+            "its own undo is this replica's to end"
+        );
+        let expired = d.expire_stale(at(limit + 1), "astreinte-0", |_| FIVE_MIN);
+        assert_eq!(expired.len(), 1, "{expired:?}");
+        assert!(
+            expired[0].text.starts_with("undo of"),
+            "{}",
+            expired[0].text
+        );
+        let run = d.actions[0].undo_run.as_ref().unwrap();
+        assert_eq!(run.result, ActionResult::Interrupted);
+        assert!(!d.actions[0].undone);
+        assert_eq!(
+            d.actions[0].result,
+            ActionResult::Succeeded,
+            "the action stays"
+        );
+
+        // The replica that ran it restarts: its undo is interrupted, not run again.
+        let mut d = doc(vec![running(1, Some("astreinte-0"), Some(FIVE_MIN))]);
+        d.actions[0].result = ActionResult::Succeeded;
+        d.begin_undo(1, at(100), Some("astreinte-1"));
+        assert_eq!(d.mark_interrupted(at(101), Some("astreinte-0")), 0);
+        assert_eq!(d.mark_interrupted(at(101), Some("astreinte-1")), 1);
+        assert_eq!(
+            d.actions[0].undo_run.as_ref().unwrap().result,
+            ActionResult::Interrupted
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ fn record(id: u64, result: ActionResult) -> ActionRecord {
         by: None,
         deadline: None,
         interrupted_by: None,
+        undo_run: None,
     }
 }
 

@@ -388,7 +388,7 @@ impl Metrics {
         }
         // Counters an alert reads with `increase(…) > 0` exist from the start, at 0: a series
         // born at its first increment has no earlier sample, so its first rise is missed.
-        for result in ["applied", "invalid"] {
+        for result in ["applied", "invalid", "unchanged"] {
             let _ = config_reload_total.get_or_create(&ResultLabels { result });
         }
         for result in ["ok", "error", "conflict"] {

@@ -54,6 +54,7 @@ fn record(
         by: None,
         deadline: None,
         interrupted_by: None,
+        undo_run: None,
     }
 }
 

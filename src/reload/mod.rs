@@ -25,6 +25,18 @@ pub use configmap::{spawn, spawn_into};
 
 /// Publishes a good version from `origin`.
 fn accept(new: Config, origin: &str, tx: &watch::Sender<Arc<Config>>, metrics: &Metrics) {
+    // The policy ConfigMap's first version at start, or a resync: the configuration that
+    // runs already. Publishing it would restart every probe and "reload" for nothing.
+    if **tx.borrow() == new {
+        metrics
+            .config_reload_total
+            .get_or_create(&ResultLabels {
+                result: "unchanged",
+            })
+            .inc();
+        tracing::debug!(origin = %origin, "configuration unchanged");
+        return;
+    }
     metrics
         .config_reload_total
         .get_or_create(&ResultLabels { result: "applied" })

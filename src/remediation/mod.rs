@@ -27,6 +27,11 @@ use crate::score::Scorer;
 
 pub use tasks::TaskResult;
 
+/// How long after an incident resolved its reversible actions may still be undone: a new
+/// leader undoes what its predecessor resolved and did not undo, but an old resolution (or a
+/// rule given `undo_on_resolve` later) never undoes anything.
+pub const UNDO_WITHIN: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// The last decision of a rule, for `/decisions` and `astreinte explain`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionEntry {
@@ -164,6 +169,7 @@ impl Remediator {
                     by: cx.writer.map(str::to_owned),
                     deadline: Some(rule.deadline()),
                     interrupted_by: None,
+                    undo_run: None,
                 });
                 to_start.push(id);
                 if let Some(since) = leader_lost_since {
@@ -337,33 +343,29 @@ impl Remediator {
                 rule,
                 result,
             } => {
-                let Some(rec) = cx.doc.actions.iter_mut().find(|a| a.id == record) else {
+                let Some(rec) = cx.doc.actions.iter().find(|a| a.id == record) else {
                     return;
                 };
-                let (label, text) = match &result {
-                    Ok(out) => {
-                        rec.undone = true;
-                        (
-                            "undone",
-                            format!("undo of {} (rule {rule}): {}", rec.action, out.detail),
-                        )
-                    }
+                let (action, incident) = (rec.action.clone(), rec.incident.clone());
+                let (label, text, outcome) = match &result {
+                    Ok(out) => (
+                        "undone",
+                        format!("undo of {action} (rule {rule}): {}", out.detail),
+                        Ok(out.detail.clone()),
+                    ),
                     Err(e) => (
                         e.kind(),
-                        format!("undo of {} (rule {rule}) failed: {e}", rec.action),
+                        format!("undo of {action} (rule {rule}) failed: {e}"),
+                        Err((e.kind().to_owned(), e.to_string())),
                     ),
                 };
-                cx.metrics
-                    .action(&rule, &format!("undo_{}", rec.action), label);
+                cx.doc.end_undo(record, cx.now, outcome);
+                cx.metrics.action(&rule, &format!("undo_{action}"), label);
                 info!(rule = %rule, result = label, "{text}");
-                if let Some(id) = rec.incident.clone()
-                    && let Some(inc) = cx.doc.incidents.recent_mut(&id)
-                {
-                    inc.timeline.push(crate::incident::Entry {
-                        at: cx.now,
-                        kind: EntryKind::Action,
-                        text,
-                    });
+                if let Some(id) = incident {
+                    cx.doc
+                        .incidents
+                        .note_on(&id, EntryKind::Action, text, cx.now);
                 }
             }
             TaskResult::Verified {
@@ -442,33 +444,65 @@ impl Remediator {
             .note(key, EntryKind::Decision, text, cx.now);
     }
 
-    /// After an incident resolved: undoes its reversible actions (rules with
-    /// `undo_on_resolve`), in reverse order. Only real, successful actions with something to
-    /// restore are undone, each once.
+    /// The undos due: the reversible actions (rules with `undo_on_resolve`, in enforce) of
+    /// incidents that resolved in the last [`UNDO_WITHIN`], real and successful, with
+    /// something to restore and no undo started yet; newest first. Each is written `Running`
+    /// in the journal here: they start only once that entry is stored
+    /// ([`Remediator::start_undos`]), like actions.
     /// The leader alone undoes: a follower's view of the incident may end before the
-    /// leader's, and a second undo could overwrite what a person changed in between.
-    pub fn on_resolved(&mut self, config: &Config, doc: &JournalDoc, incident: &str) {
+    /// leader's, and a second undo could overwrite what a person changed in between. A new
+    /// leader undoes what its predecessor resolved and did not undo.
+    pub fn undos_due(&mut self, cx: &mut Context<'_>) -> Vec<u64> {
         if !self.is_leader() {
-            info!(
-                incident,
-                "incident resolved here; undo is left to the leader"
-            );
-            return;
+            return vec![];
         }
-        for a in doc.actions.iter().rev() {
-            if a.incident.as_deref() != Some(incident)
-                || a.result != ActionResult::Succeeded
-                || a.undone
-            {
+        let resolved: BTreeSet<&str> = cx
+            .doc
+            .incidents
+            .recent
+            .iter()
+            .filter(|i| {
+                !i.removed_from_config()
+                    && i.resolved_at
+                        .is_some_and(|at| crate::clock::elapsed(cx.now, at) <= UNDO_WITHIN)
+            })
+            .map(|i| i.id.as_str())
+            .collect();
+        let due: Vec<u64> = cx
+            .doc
+            .actions
+            .iter()
+            .rev()
+            .filter(|a| {
+                a.incident.as_deref().is_some_and(|i| resolved.contains(i))
+                    && a.result == ActionResult::Succeeded
+                    && !a.undone
+                    && a.undo_run.is_none()
+                    && a.undo.is_some()
+                    && cx.config.rules.iter().any(|r| {
+                        r.id == a.rule
+                            && r.undo_on_resolve
+                            && policy::effective_mode(cx.config, r) == Mode::Enforce
+                    })
+            })
+            .map(|a| a.id)
+            .collect();
+        for id in &due {
+            cx.doc.begin_undo(*id, cx.now, cx.writer);
+        }
+        due
+    }
+
+    /// Starts the undos written by [`Remediator::undos_due`], once stored.
+    pub fn start_undos(&mut self, config: &Config, doc: &JournalDoc, records: &[u64]) {
+        for id in records {
+            let Some(a) = doc.actions.iter().find(|a| a.id == *id) else {
                 continue;
-            }
+            };
             let (Some(value), Some(rule)) = (&a.undo, config.rules.iter().find(|r| r.id == a.rule))
             else {
                 continue;
             };
-            if !rule.undo_on_resolve || policy::effective_mode(config, rule) != Mode::Enforce {
-                continue;
-            }
             info!(rule = %rule.id, action = %a.action, "undoing after the incident resolved");
             self.tracker.spawn(tasks::undo(
                 a.id,

@@ -273,6 +273,7 @@ async fn a_journal_of_ten_thousand_entries_is_compacted_under_its_budget() {
             by: None,
             deadline: None,
             interrupted_by: None,
+            undo_run: None,
         });
     }
     journal.doc.incidents.tick(

@@ -21,7 +21,7 @@ fn action(toml: &str) -> ActionSpec {
 
 /// An ingress with several backends: `/` → rag-api:8000, `/docs` → rag-docs:8080, and a
 /// default backend rag-api:8000.
-fn ingress(ns: &str) -> Ingress {
+pub fn ingress(ns: &str) -> Ingress {
     serde_json::from_value(json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -39,7 +39,7 @@ fn ingress(ns: &str) -> Ingress {
     .unwrap()
 }
 
-fn routes(ing: &Ingress) -> Vec<(String, String, i32)> {
+pub fn routes(ing: &Ingress) -> Vec<(String, String, i32)> {
     let spec = ing.spec.clone().unwrap();
     spec.rules
         .unwrap()
