@@ -61,6 +61,22 @@ impl WebhookSink {
         let all = self.shared.received.lock().unwrap();
         all.iter().filter(|r| r.path == path).cloned().collect()
     }
+
+    /// The incident notices received at `path`: (event, incident id), in order.
+    pub fn notices(&self, path: &str) -> Vec<(String, String)> {
+        self.received(path)
+            .iter()
+            .map(|r| {
+                (
+                    r.body["event"].as_str().unwrap_or_default().to_owned(),
+                    r.body["incident"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
 }
 
 impl Drop for WebhookSink {
